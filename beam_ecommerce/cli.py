@@ -1,0 +1,228 @@
+"""The ``beam-ecommerce`` command line: generate, batch and demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from typing import Callable, Sequence
+
+from beam_ecommerce import __version__
+
+_PROG = "beam-ecommerce"
+
+
+class UserError(Exception):
+    """A problem the user can fix; reported in one line, without a traceback."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {value}")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1): {value}")
+    return value
+
+
+def _add_generator_arguments(parser: argparse.ArgumentParser, default_events: int) -> None:
+    parser.add_argument("--num-events", type=_positive_int, default=default_events, help="records to write")
+    parser.add_argument("--seed", type=int, default=42, help="random seed: same seed, same bytes (default 42)")
+    parser.add_argument(
+        "--invalid-rate", type=_rate, default=0.02, help="fraction of deliberately malformed records (default 0.02)"
+    )
+    parser.add_argument(
+        "--duplicate-rate", type=_rate, default=0.01, help="fraction of re-sent duplicate records (default 0.01)"
+    )
+    parser.add_argument("--days", type=_positive_int, default=14, help="days the events spread over (default 14)")
+    parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="file format (default jsonl)")
+    parser.add_argument("--gzip", action="store_true", help="gzip the files")
+
+
+def _generator_config(args: argparse.Namespace):
+    from beam_ecommerce.generator import GeneratorConfig
+
+    return GeneratorConfig(
+        num_events=args.num_events,
+        seed=args.seed,
+        invalid_rate=args.invalid_rate,
+        duplicate_rate=args.duplicate_rate,
+        days=args.days,
+    )
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from beam_ecommerce.generator import write_files
+
+    output = f"gs://{args.gcs_bucket}/{args.gcs_prefix.strip('/')}" if args.gcs_bucket else args.output
+    started = time.perf_counter()
+    manifest = write_files(
+        _generator_config(args), output, args.format, compress=args.gzip, progress=not args.quiet
+    )
+    elapsed = time.perf_counter() - started
+    print(
+        f"wrote {manifest.records} records ({manifest.valid_events} valid events, {manifest.duplicates} duplicates,"
+        f" {sum(manifest.invalid.values())} malformed) to {output} in {elapsed:.1f}s"
+        f" ({manifest.records / max(elapsed, 1e-9):,.0f} records/s)"
+    )
+    return 0
+
+
+def _check_input(pattern: str) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        matched = FileSystems.match([pattern])[0].metadata_list
+    except Exception as error:  # noqa: BLE001 - any failure to list the input is the user's to fix
+        raise UserError(f"cannot read input {pattern!r}: {error}") from None
+    if not matched:
+        raise UserError(f"no input files match {pattern!r}")
+
+
+def _run_batch(pipeline_args: Sequence[str]):
+    from beam_ecommerce.io.duckdb_warehouse import WarehouseError
+    from beam_ecommerce.pipelines import batch
+
+    try:
+        return batch.run(list(pipeline_args))
+    except (batch.OptionsError, WarehouseError) as error:
+        raise UserError(str(error)) from None
+
+
+def _print_summary(summary) -> None:
+    print(f"run {summary.run_id}")
+    for reason, count in summary.dead_letters_by_reason.items():
+        print(f"  dead letters {reason}: {count}")
+    print(summary.reconciliation_line())
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    if not args.input:
+        raise UserError("--input is required: a file pattern such as data/*.jsonl or gs://bucket/events/*.csv.gz")
+    _check_input(args.input)
+    options = [f"--{dest}={getattr(args, dest)}" for dest in args.pipeline_dests if getattr(args, dest) is not None]
+    summary = _run_batch(options + args.pipeline_args)
+    _print_summary(summary)
+    return 0 if summary.reconciles else 1
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from beam_ecommerce.generator import write_files
+    from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+
+    workdir = os.path.abspath(args.workdir)
+    landing = os.path.join(workdir, "landing")
+    warehouse_path = os.path.join(workdir, "warehouse", "ecommerce.duckdb")
+    dead_letter_dir = os.path.join(workdir, "warehouse", "dead_letter")
+    started = time.perf_counter()
+    print(f"1/2 generating {args.num_events:,} events into {landing}")
+    manifest = write_files(_generator_config(args), landing, args.format, compress=args.gzip, progress=not args.quiet)
+    generated = time.perf_counter()
+    print(f"2/2 running the batch pipeline into {warehouse_path}")
+    summary = _run_batch(
+        [
+            f"--input={landing}/events-*",
+            f"--duckdb_path={warehouse_path}",
+            f"--dead_letter_dir={dead_letter_dir}",
+            *args.pipeline_args,
+        ]
+    )
+    finished = time.perf_counter()
+    _print_summary(summary)
+    con = DuckDBWarehouse(warehouse_path).connect(read_only=True)
+    try:
+        print("\nraw_events by type:")
+        for event_type, count in con.execute("SELECT event_type, count(*) FROM raw_events GROUP BY 1 ORDER BY 1").fetchall():
+            print(f"  {event_type:<22}{count:>10,}")
+    finally:
+        con.close()
+    print(
+        f"\ngenerated {manifest.records:,} records in {generated - started:.1f}s;"
+        f" pipeline {finished - generated:.1f}s ({summary.records_in / max(finished - generated, 1e-9):,.0f} records/s)"
+    )
+    print(f"warehouse:    {warehouse_path}  (duckdb {warehouse_path} -c 'SELECT * FROM raw_events LIMIT 5')")
+    print(f"dead letters: {dead_letter_dir}/run_id={summary.run_id}/ and table dead_letter")
+    return 0 if summary.reconciles else 1
+
+
+def _batch_parser(subparsers, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from beam_ecommerce.pipelines.options import BatchOptions, EventSourceOptions
+
+    parser = subparsers.add_parser(
+        "batch",
+        parents=[common],
+        help="run the batch pipeline over event files",
+        description="Run the batch pipeline: files -> parse, validate, enrich -> warehouse + dead letter. "
+        "Any other Beam option (--runner, --project, --region, --temp_location, ...) is passed to Beam.",
+    )
+    options = parser.add_argument_group("pipeline options (also the Flex Template's parameters)")
+    for options_class in (BatchOptions, EventSourceOptions):
+        options_class._add_argparse_args(options)
+    parser.set_defaults(pipeline_dests=[action.dest for action in options._group_actions])
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    common.add_argument("-v", "--verbose", action="store_true", help="show Beam's logs")
+    parser = argparse.ArgumentParser(prog=_PROG, description="E-commerce events on Apache Beam: batch, local warehouse.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    generate = subparsers.add_parser("generate", parents=[common], help="write realistic shop events to files", description=(
+        "Write realistic, deterministic shop events (sessions, carts, orders, payments, status changes) with "
+        "deliberately malformed records and duplicates, plus a _manifest.json of what was written."
+    ))
+    _add_generator_arguments(generate, 100_000)
+    generate.add_argument("--output", default="data/landing", help="folder or gs:// prefix (default data/landing)")
+    generate.add_argument("--gcs-bucket", help="write to gs://BUCKET/PREFIX instead of --output")
+    generate.add_argument("--gcs-prefix", default="landing", help="prefix inside --gcs-bucket (default landing)")
+
+    _batch_parser(subparsers, common)
+
+    demo = subparsers.add_parser("demo", parents=[common], help="run the whole local platform in one command", description=(
+        "Generate events, run the batch pipeline into the local DuckDB warehouse, reconcile and show the result."
+    ))
+    _add_generator_arguments(demo, 100_000)
+    demo.add_argument("--workdir", default="demo", help="where the demo writes everything (default ./demo)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in ("batch", "demo"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pipeline_args = extra
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    commands: dict[str, Callable[..., int]] = {
+        "generate": _cmd_generate,
+        "batch": _cmd_batch,
+        "demo": _cmd_demo,
+    }
+    try:
+        return commands[args.command](args)
+    except UserError as error:
+        print(f"{_PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{_PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""The warehouse sink interface: one small contract, a local and a cloud implementation."""
+
+from __future__ import annotations
+
+import abc
+
+import apache_beam as beam
+
+
+class WarehouseSink(abc.ABC):
+    """Lands a run: rows into ``raw_events``, dead letters into files and ``dead_letter``.
+
+    Implementations count what they load under the ``rows_loaded`` and ``duplicates``
+    metrics and add the rows the warehouse itself rejects to the dead letters (stage
+    ``sink``), so every run reconciles the same way: records in = rows loaded + dead
+    letters + duplicates absorbed.
+    """
+
+    @abc.abstractmethod
+    def write(self, rows: beam.PCollection, dead_letters: beam.PCollection) -> beam.PCollection:
+        """Lands batches of rows and single dead-letter rows; returns the sink's load reports."""

@@ -1,0 +1,59 @@
+"""The batch pipeline: event files -> the transform core -> the warehouse."""
+
+from __future__ import annotations
+
+import os
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from beam_ecommerce import __version__
+from beam_ecommerce.io.bigquery_warehouse import BigQuerySink
+from beam_ecommerce.io.duckdb_warehouse import DuckDBSink, DuckDBWarehouse
+from beam_ecommerce.io.files import ReadEventFiles
+from beam_ecommerce.io.warehouse import WarehouseSink
+from beam_ecommerce.pipelines.options import BIGQUERY, BatchOptions, EventSourceOptions, new_run_id
+from beam_ecommerce.pipelines.reconciliation import RunSummary, summarize
+from beam_ecommerce.transforms import ProcessEvents, RunContext
+from beam_ecommerce.transforms.pii import resolve_pii_key
+
+
+class OptionsError(ValueError):
+    """The options do not describe a runnable pipeline."""
+
+
+def warehouse_sink(options: EventSourceOptions, context: RunContext) -> WarehouseSink:
+    """The sink the options ask for: the local DuckDB file or BigQuery."""
+    if options.sink == BIGQUERY:
+        if not options.bigquery_dataset:
+            raise OptionsError("--sink=bigquery needs --bigquery_dataset=PROJECT:DATASET")
+        return BigQuerySink(options.bigquery_dataset, options.dead_letter_dir, context)
+    staging_dir = options.staging_dir or os.path.join(os.path.dirname(os.path.abspath(options.duckdb_path)), "staging")
+    warehouse = DuckDBWarehouse(options.duckdb_path, options.duckdb_memory_limit)
+    return DuckDBSink(warehouse, staging_dir, options.dead_letter_dir, context.run_id)
+
+
+def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]:
+    """The batch pipeline for ``options``, not yet run, and the run it will be."""
+    source = options.view_as(EventSourceOptions)
+    batch = options.view_as(BatchOptions)
+    if not batch.input:
+        raise OptionsError("--input is required: a file pattern such as data/*.jsonl or gs://bucket/events/*.csv.gz")
+    source.run_id = source.run_id or new_run_id()
+    context = RunContext(source.run_id, __version__)
+    sink = warehouse_sink(source, context)
+    pipeline = beam.Pipeline(options=options)
+    records = pipeline | "ReadEventFiles" >> ReadEventFiles(
+        batch.input, batch.input_format, source.batch_size, batch.split_bytes
+    )
+    processed = records | "ProcessEvents" >> ProcessEvents(context, resolve_pii_key(source.pii_hash_key))
+    sink.write(processed.rows, processed.dead_letters)
+    return pipeline, context
+
+
+def run(argv: list[str] | None = None) -> RunSummary:
+    """Builds, runs and waits for the batch pipeline; returns its reconciled summary."""
+    pipeline, context = build_pipeline(PipelineOptions(argv))
+    result = pipeline.run()
+    result.wait_until_finish()
+    return summarize(result, context.run_id)

@@ -1,0 +1,72 @@
+"""Typed pipeline options: the parameters of the batch pipeline (and of its Flex Template)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+DUCKDB = "duckdb"
+BIGQUERY = "bigquery"
+DEFAULT_WAREHOUSE = "warehouse/ecommerce.duckdb"
+DEFAULT_DEAD_LETTER_DIR = "warehouse/dead_letter"
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id such as ``20261126T150000Z-1f2e3d``."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+
+
+class EventSourceOptions(PipelineOptions):
+    """Options every pipeline that runs the transform core shares."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument("--run_id", default=None, help="Id stamped on every row and dead letter (default: new).")
+        parser.add_argument(
+            "--pii_hash_key",
+            default=None,
+            help="Key of the HMAC that pseudonymizes PII (default: $BEAM_ECOMMERCE_PII_KEY, else a public dev key).",
+        )
+        parser.add_argument("--batch_size", type=int, default=2000, help="Records per batch in the core.")
+        parser.add_argument(
+            "--sink",
+            choices=(DUCKDB, BIGQUERY),
+            default=DUCKDB,
+            help="Warehouse: the local DuckDB file (default) or BigQuery.",
+        )
+        parser.add_argument("--duckdb_path", default=DEFAULT_WAREHOUSE, help="DuckDB warehouse file (sink=duckdb).")
+        parser.add_argument(
+            "--duckdb_memory_limit", default="1GB", help="Memory DuckDB may use while loading (sink=duckdb)."
+        )
+        parser.add_argument(
+            "--staging_dir",
+            default=None,
+            help="Where rows are staged as Parquet before the DuckDB load (default: next to the warehouse).",
+        )
+        parser.add_argument(
+            "--bigquery_dataset", default=None, help="PROJECT:DATASET holding raw_events and dead_letter (sink=bigquery)."
+        )
+        parser.add_argument(
+            "--dead_letter_dir",
+            default=DEFAULT_DEAD_LETTER_DIR,
+            help="Folder or gs:// prefix for dead-letter JSONL files.",
+        )
+
+
+class BatchOptions(PipelineOptions):
+    """Options of the batch pipeline: which files to read."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument("--input", default=None, help="File pattern to read: a local path or gs://, globs allowed.")
+        parser.add_argument(
+            "--input_format",
+            choices=("auto", "jsonl", "csv"),
+            default="auto",
+            help="Format of the input files (default: by extension; .gz is decompressed).",
+        )
+        parser.add_argument(
+            "--split_bytes", type=int, default=64 << 20, help="Size of the ranges large JSONL files are read in."
+        )

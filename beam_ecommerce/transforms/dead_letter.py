@@ -1,0 +1,140 @@
+"""Dead-letter records and the batch-routing DoFn every stage of the core is built on.
+
+A dead letter keeps Google's DataflowTemplates columns (``timestamp``, ``payloadString``,
+``payloadBytes``, ``attributes``, ``errorMessage``, ``stacktrace``) and adds where and
+why the record failed. Rows are JSON-ready: the same dict goes to JSONL files, to
+BigQuery and, through the files, to DuckDB.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam import pvalue
+
+from beam_ecommerce import metrics
+from beam_ecommerce.records import Event, EventBatch, RawRecord, Row
+
+DEAD_LETTER_TAG = "dead_letter"
+
+PARSE = "parse"
+VALIDATE = "validate"
+ENRICH = "enrich"
+SINK = "sink"
+UNEXPECTED_ERROR = "unexpected_error"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every record of one pipeline run is stamped with."""
+
+    run_id: str
+    pipeline_version: str
+
+
+class RecordError(Exception):
+    """A record cannot go on: it belongs in the dead letter under ``error_type``."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def _dead_letter_id(raw: RawRecord, stage: str) -> str:
+    digest = hashlib.sha256(raw.source.encode("utf-8", "surrogatepass"))
+    digest.update(b"\0" + stage.encode() + b"\0" + raw.payload)
+    return digest.hexdigest()[:32]
+
+
+def _payload_string(payload: bytes) -> str | None:
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def dead_letter_row(
+    raw: RawRecord,
+    context: RunContext,
+    stage: str,
+    error_type: str,
+    message: str,
+    *,
+    stacktrace: str | None = None,
+    event: dict[str, Any] | None = None,
+) -> Row:
+    """The dead-letter row for ``raw``, failed at ``stage`` for ``error_type``."""
+    event = event or {}
+    return {
+        "dead_letter_id": _dead_letter_id(raw, stage),
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "payloadString": _payload_string(raw.payload),
+        "payloadBytes": base64.b64encode(raw.payload).decode("ascii"),
+        "attributes": [{"key": k, "value": v} for k, v in raw.attributes],
+        "errorMessage": message,
+        "stacktrace": stacktrace,
+        "stage": stage,
+        "error_type": error_type,
+        "event_id": _str_or_none(event.get("event_id")),
+        "event_type": _str_or_none(event.get("event_type")),
+        "source": raw.source,
+        "pipeline_version": context.pipeline_version,
+        "run_id": context.run_id,
+    }
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def original_payload(row: Row) -> bytes:
+    """The exact bytes a dead letter was made from."""
+    return base64.b64decode(row["payloadBytes"])
+
+
+class RouteBatch(beam.DoFn):
+    """Applies one stage of the core to each record of a batch.
+
+    Records the stage accepts leave as one ``EventBatch`` (the main output); each record it
+    rejects leaves on its own on the ``dead_letter`` output, with the reason. A
+    ``RecordError`` is an expected rejection; any other exception is a bug or an input
+    nobody foresaw, and is dead-lettered with its stack trace instead of failing the
+    bundle, so one record can never stop the pipeline or take its batch down with it.
+    """
+
+    stage: str = ""
+
+    def __init__(self, context: RunContext) -> None:
+        self.context = context
+        self._records_out = metrics.counter(f"{self.stage}_out")
+
+    def apply(self, item: Any) -> Any:
+        """The stage's work on one record; raises ``RecordError`` to reject it."""
+        raise NotImplementedError
+
+    def process(self, batch: Iterable[Any]) -> Iterator[Any]:
+        accepted = EventBatch()
+        for item in batch:
+            try:
+                accepted.append(self.apply(item))
+            except RecordError as error:
+                yield self._reject(item, error.error_type, str(error), None)
+            except Exception as error:  # noqa: BLE001 - routed to the dead letter with its trace
+                message = f"{type(error).__name__}: {error}"
+                yield self._reject(item, UNEXPECTED_ERROR, message, traceback.format_exc())
+        if accepted:
+            self._records_out.inc(len(accepted))
+            yield accepted
+
+    def _reject(self, item: Any, error_type: str, message: str, stacktrace: str | None) -> pvalue.TaggedOutput:
+        raw, event = (item.raw, item.fields) if isinstance(item, Event) else (item, None)
+        metrics.counter(metrics.DEAD_LETTERS).inc()
+        metrics.dead_letter_counter(self.stage, error_type).inc()
+        row = dead_letter_row(raw, self.context, self.stage, error_type, message, stacktrace=stacktrace, event=event)
+        return pvalue.TaggedOutput(DEAD_LETTER_TAG, row)

@@ -1,0 +1,43 @@
+"""beam-ecommerce: installable with pip, and as Beam's ``--setup_file`` for Dataflow workers."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+VERSION = re.search(r'__version__ = "([^"]+)"', Path("beam_ecommerce/__init__.py").read_text()).group(1)
+
+# What the pipelines need at run time, on the launcher and on every worker.
+INSTALL_REQUIRES = [
+    "apache-beam[gcp]==2.77.0",
+    "duckdb==2.0.1",
+    "fastjsonschema==2.22.3",
+    "orjson==3.13.0",
+    "pyarrow==25.0.1",
+    "Faker==40.63.0",
+    "tqdm==4.70.1",
+]
+
+TEST_REQUIRES = [
+    "apache-beam[gcp,test]==2.77.0",
+    "hypothesis==6.148.3",
+    "jsonschema==4.26.0",
+    "pytest==9.2.0",
+    "pytest-xdist==3.8.0",
+]
+
+setup(
+    name="beam-ecommerce",
+    version=VERSION,
+    description="E-commerce analytics on Apache Beam: one transform core for batch and streaming, "
+    "a local DuckDB warehouse and BigQuery.",
+    long_description=Path("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["beam_ecommerce", "beam_ecommerce.*"]),
+    package_data={"beam_ecommerce.schemas": ["jsonschema/*.json"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": TEST_REQUIRES},
+    entry_points={"console_scripts": ["beam-ecommerce=beam_ecommerce.cli:main"]},
+)

@@ -1,0 +1,87 @@
+import gzip
+import io
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from beam_ecommerce.io import files
+from beam_ecommerce.io.files import ReadEventFiles, detect_format, split_points
+from beam_ecommerce.transforms.parse import READ_ERROR_ATTRIBUTE
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")), max_size=60),
+    st.booleans(),
+    st.integers(1, 120),
+    st.integers(1, 50),
+)
+def test_split_points_cut_at_line_starts_with_true_line_numbers(lines, trailing_newline, split_bytes, chunk):
+    data = b"\n".join(lines) + (b"\n" if trailing_newline and lines else b"")
+    files._CHUNK_BYTES, saved = chunk, files._CHUNK_BYTES
+    try:
+        points = list(split_points(io.BytesIO(data), split_bytes))
+    finally:
+        files._CHUNK_BYTES = saved
+    previous = 0
+    for offset, line in points:
+        assert offset >= previous + split_bytes or previous == 0 and offset >= split_bytes
+        assert data[offset - 1 : offset] == b"\n"
+        assert line == data[:offset].count(b"\n") + 1
+        previous = offset
+
+
+def test_detect_format():
+    assert detect_format("x/events-1.csv.gz") == "csv"
+    assert detect_format("x/events-1.jsonl") == "json"
+    assert detect_format("x/events-1.txt", "csv") == "csv"
+
+
+def _read(pattern: str, **kwargs):
+    pipeline = TestPipeline()
+    records = pipeline | ReadEventFiles(pattern, **kwargs) | beam.FlatMap(lambda batch: batch)
+    return pipeline, records
+
+
+def test_reads_every_line_once_across_ranges_with_its_line_number(tmp_path):
+    lines = [f'{{"n": {i}, "pad": "{"x" * (i % 17)}"}}' for i in range(500)]
+    (tmp_path / "a.jsonl").write_text("\r\n".join(lines[:250]) + "\r\n")
+    (tmp_path / "b.jsonl").write_text("\n".join(lines[250:]))  # no final newline
+    pipeline, records = _read(str(tmp_path / "*.jsonl"), split_bytes=700, batch_size=7)
+    expected = [(f"{tmp_path}/a.jsonl:{i + 1}", lines[i].encode()) for i in range(250)]
+    expected += [(f"{tmp_path}/b.jsonl:{i + 1}", lines[250 + i].encode()) for i in range(250)]
+    assert_that(records | beam.Map(lambda r: (r.source, r.payload)), equal_to(expected))
+    pipeline.run()
+
+
+def test_reads_gzip_and_csv_with_header_and_quoted_newlines(tmp_path):
+    with gzip.open(tmp_path / "e.csv.gz", "wt", newline="") as out:
+        out.write('\ufeffevent_id,page_url\r\na1,"/x\ny"\r\na2,/z\r\n\r\n')
+    pipeline, records = _read(str(tmp_path / "e.csv.gz"))
+    assert_that(
+        records | beam.Map(lambda r: (r.source.rsplit(":", 1)[1], r.payload, r.format, r.csv_header)),
+        equal_to([
+            ("2", b'a1,"/x\ny"', "csv", ("event_id", "page_url")),
+            ("4", b"a2,/z", "csv", ("event_id", "page_url")),
+            ("5", b"", "csv", ("event_id", "page_url")),
+        ]),
+    )
+    pipeline.run()
+
+
+def test_truncated_gzip_yields_what_it_had_and_one_error_record(tmp_path):
+    whole = gzip.compress(b"".join(b'{"n": %d}\n' % i for i in range(20000)))
+    (tmp_path / "cut.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    pipeline, records = _read(str(tmp_path / "cut.jsonl.gz"))
+    errors = records | beam.Filter(lambda r: READ_ERROR_ATTRIBUTE in dict(r.attributes)) | beam.Map(lambda r: 1)
+    assert_that(errors | "CountErrors" >> beam.combiners.Count.Globally(), equal_to([1]), label="one error record")
+    good = records | beam.Filter(lambda r: READ_ERROR_ATTRIBUTE not in dict(r.attributes))
+    assert_that(
+        good | "CountGood" >> beam.combiners.Count.Globally() | beam.Map(lambda n: 0 < n < 20000),
+        equal_to([True]),
+        label="the readable part",
+    )
+    pipeline.run()

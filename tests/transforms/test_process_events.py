@@ -1,0 +1,152 @@
+"""Property tests of the transform core on Beam's TestPipeline.
+
+For any mix of valid events, events broken in ways the contract must reject, and
+random bytes: every record lands exactly once, in rows or in the dead letter; valid
+rows satisfy the contract; dead letters keep the exact original bytes.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import apache_beam as beam
+import orjson
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from beam_ecommerce.records import RawRecord
+from beam_ecommerce.schemas import RAW_EVENTS
+from beam_ecommerce.transforms import ProcessEvents, RunContext
+from beam_ecommerce.transforms.dead_letter import original_payload
+from beam_ecommerce.transforms.pii import Pseudonymizer
+from tests.samples import EVENT_TYPES, sample_event
+
+CONTEXT = RunContext("test-run", "test-version")
+KEY = "test-key"
+_text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40)
+
+
+@st.composite
+def valid_events(draw) -> dict:
+    event = sample_event(draw(st.sampled_from(EVENT_TYPES)), event_id=draw(st.from_regex(r"[a-z0-9]{8,32}", fullmatch=True)))
+    event["user_id"] = draw(_text)
+    event["session_id"] = draw(_text)
+    if draw(st.booleans()):
+        del event["email"]
+    return event
+
+
+def _drop_required(event: dict, draw) -> dict:
+    field = draw(st.sampled_from(["event_id", "occurred_at", "user_id", "session_id"]))
+    return {k: v for k, v in event.items() if k != field}
+
+
+def _wrong_type(event: dict, draw) -> dict:
+    return event | {draw(st.sampled_from(["schema_version", "user_id", "occurred_at"])): draw(st.one_of(st.lists(st.integers(-(2**63), 2**63 - 1)), st.booleans()))}
+
+
+def _unknown_field(event: dict, draw) -> dict:
+    return event | {"zz_" + draw(st.from_regex(r"[a-z]{1,10}", fullmatch=True)): draw(_text)}
+
+
+def _unknown_type(event: dict, draw) -> dict:
+    return event | {"event_type": "zz_" + draw(st.from_regex(r"[a-z]{1,10}", fullmatch=True))}
+
+
+@st.composite
+def broken_payloads(draw) -> bytes:
+    event = draw(valid_events())
+    kind = draw(st.sampled_from(["drop", "type", "field", "unknown_type", "truncate", "array"]))
+    if kind == "truncate":
+        encoded = orjson.dumps(event)
+        return encoded[: draw(st.integers(0, len(encoded) - 1))]
+    if kind == "array":
+        return orjson.dumps([event])
+    mutate = {"drop": _drop_required, "type": _wrong_type, "field": _unknown_field, "unknown_type": _unknown_type}[kind]
+    return orjson.dumps(mutate(event, draw))
+
+
+_junk = st.binary(max_size=200).filter(lambda b: not b.strip().startswith(b"{"))
+
+inputs = st.lists(
+    st.one_of(
+        valid_events().map(lambda e: ("valid", orjson.dumps(e))),
+        broken_payloads().map(lambda p: ("broken", p)),
+        _junk.map(lambda p: ("broken", p)),
+    ),
+    max_size=40,
+)
+
+
+def _run(payloads: list[bytes], batch_size: int):
+    records = [RawRecord(p, f"test:{i}") for i, p in enumerate(payloads)]
+    batches = [records[i : i + batch_size] for i in range(0, len(records), batch_size)]
+    pipeline = TestPipeline()
+    processed = pipeline | beam.Create(batches, reshuffle=False) | ProcessEvents(CONTEXT, KEY)
+    rows = processed.rows | "Unbatch" >> beam.FlatMap(lambda rows: rows)
+    return pipeline, rows, processed.dead_letters
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inputs, st.integers(1, 7))
+def test_every_record_lands_exactly_once(records, batch_size):
+    payloads = [payload for _, payload in records]
+    expected_rows = sorted(f"test:{i}" for i, (kind, _) in enumerate(records) if kind == "valid")
+    expected_dead = sorted((f"test:{i}", p) for i, (kind, p) in enumerate(records) if kind == "broken")
+    pipeline, rows, dead_letters = _run(payloads, batch_size)
+    assert_that(rows | beam.Map(lambda row: row["source"]), equal_to(expected_rows), label="rows")
+    assert_that(
+        dead_letters | beam.Map(lambda dl: (dl["source"], original_payload(dl))),
+        equal_to(expected_dead),
+        label="dead letters keep exact bytes",
+    )
+    pipeline.run()
+
+
+def _conforms(row: dict) -> bool:
+    columns = set(RAW_EVENTS.column_names)
+    required = {c.name for c in RAW_EVENTS.columns if c.mode == "REQUIRED"}
+    return (
+        set(row) <= columns
+        and required <= {k for k, v in row.items() if v is not None}
+        and isinstance(row["occurred_at"], datetime)
+        and row["occurred_at"].utcoffset().total_seconds() == 0
+        and isinstance(row["event_date"], date)
+        and row["event_date"] == row["occurred_at"].date()
+        and "email" not in row
+        and "ip_address" not in row
+    )
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(valid_events(), min_size=1, max_size=20))
+def test_valid_rows_satisfy_the_contract(events):
+    pipeline, rows, _ = _run([orjson.dumps(e) for e in events], 5)
+    assert_that(rows | beam.Map(_conforms), equal_to([True] * len(events)))
+    pipeline.run()
+
+
+def test_enrich_derives_revenue_and_pseudonymizes_pii():
+    event = sample_event("order_placed")
+    pipeline, rows, _ = _run([orjson.dumps(event)], 1)
+    expected = (249.9 + 12.5 * 3, Pseudonymizer(KEY)(event["email"]), Pseudonymizer(KEY)(event["ip_address"]))
+    assert_that(
+        rows | beam.Map(lambda r: (r["revenue"], r["email_hash"], r["ip_address_hash"])),
+        equal_to([(round(expected[0], 2), expected[1], expected[2])]),
+    )
+    pipeline.run()
+
+
+def test_dead_letters_say_where_and_why():
+    payloads = [b"nope", orjson.dumps(sample_event("payment") | {"payment_method": "barter"})]
+    pipeline, _, dead_letters = _run(payloads, 2)
+    assert_that(
+        dead_letters | beam.Map(lambda d: (d["source"], d["stage"], d["error_type"], d["event_id"], d["run_id"])),
+        equal_to([
+            ("test:0", "parse", "invalid_json", None, "test-run"),
+            ("test:1", "validate", "schema_enum", "evt-00000001", "test-run"),
+        ]),
+    )
+    pipeline.run()
