@@ -153,7 +153,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"\ngenerated {manifest.records:,} records in {generated - started:.1f}s;"
         f" pipeline {finished - generated:.1f}s ({summary.records_in / max(finished - generated, 1e-9):,.0f} records/s)"
     )
-    print(f"warehouse:    {warehouse_path}  (duckdb {warehouse_path} -c 'SELECT * FROM raw_events LIMIT 5')")
+    print(f"warehouse:    {warehouse_path}  (DuckDB tables raw_events, dead_letter, pipeline_runs)")
     print(f"dead letters: {dead_letter_dir}/run_id={summary.run_id}/ and table dead_letter")
     return 0 if summary.reconciles else 1
 
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("batch", "demo"):
+    if extra and args.command != "batch":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.pipeline_args = extra
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")

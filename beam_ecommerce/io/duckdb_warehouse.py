@@ -103,6 +103,14 @@ class DuckDBWarehouse:
         con.execute(f"SET memory_limit = '{self.memory_limit}'")
         return con
 
+    def prepare(self) -> None:
+        """Creates the file and its tables if needed; fails early if it cannot be written."""
+        con = self.connect()
+        try:
+            self.create_tables(con)
+        finally:
+            con.close()
+
     def create_tables(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(RAW_EVENTS.duckdb_ddl())
         con.execute(DEAD_LETTER.duckdb_ddl())

@@ -30,6 +30,7 @@ def warehouse_sink(options: EventSourceOptions, context: RunContext) -> Warehous
         return BigQuerySink(options.bigquery_dataset, options.dead_letter_dir, context)
     staging_dir = options.staging_dir or os.path.join(os.path.dirname(os.path.abspath(options.duckdb_path)), "staging")
     warehouse = DuckDBWarehouse(options.duckdb_path, options.duckdb_memory_limit)
+    warehouse.prepare()
     return DuckDBSink(warehouse, staging_dir, options.dead_letter_dir, context.run_id)
 
 

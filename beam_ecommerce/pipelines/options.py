@@ -43,7 +43,7 @@ class EventSourceOptions(PipelineOptions):
         parser.add_argument(
             "--staging_dir",
             default=None,
-            help="Where rows are staged as Parquet before the DuckDB load (default: next to the warehouse).",
+            help="Where rows are staged as JSONL before the DuckDB load (default: next to the warehouse).",
         )
         parser.add_argument(
             "--bigquery_dataset", default=None, help="PROJECT:DATASET holding raw_events and dead_letter (sink=bigquery)."

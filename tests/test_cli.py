@@ -1,0 +1,84 @@
+"""The command line as a user meets it: help, one-line errors, and the demo end to end."""
+
+import json
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from beam_ecommerce.cli import main
+
+COMMANDS = ["generate", "batch", "demo"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert command in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["batch"], "--input is required"),
+        (["batch", "--input", "/no/such/dir/*.jsonl"], "no input files match"),
+        (["generate", "--num-events", "0"], "must be positive"),
+        (["generate", "--invalid-rate", "1.5"], "must be in [0, 1)"),
+        (["demo", "--frobnicate"], "unrecognized arguments"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_user_errors_are_one_line_with_a_non_zero_exit(argv, message, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exit_info:
+        code = exit_info.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_a_file_that_is_not_a_warehouse_is_refused_before_running(tmp_path, capsys):
+    (tmp_path / "e.jsonl").write_text("{}\n")
+    (tmp_path / "w.duckdb").write_text("not a database")
+    code = main(["batch", f"--input={tmp_path}/e.jsonl", f"--duckdb_path={tmp_path}/w.duckdb"])
+    assert code == 2
+    assert "cannot open warehouse" in capsys.readouterr().err
+
+
+def test_generate_writes_files_and_a_manifest(tmp_path, capsys):
+    assert main(["generate", "-q", "--num-events", "500", "--output", str(tmp_path), "--format", "csv", "--gzip"]) == 0
+    manifest = json.loads((tmp_path / "_manifest.json").read_text())
+    assert manifest["records"] == 500
+    assert list(tmp_path.glob("events-*.csv.gz"))
+    assert "wrote 500 records" in capsys.readouterr().out
+
+
+@pytest.mark.e2e
+def test_demo_reconciles_with_the_generators_own_counts(tmp_path):
+    """The README's demo command, as a user runs it, on a small count."""
+    run = subprocess.run(
+        [sys.executable, "-m", "beam_ecommerce.cli", "demo", "-q", "--num-events", "20000", "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "reconciliation OK" in run.stdout
+    manifest = json.loads((tmp_path / "landing" / "_manifest.json").read_text())
+    con = duckdb.connect(str(tmp_path / "warehouse" / "ecommerce.duckdb"), read_only=True)
+    loaded = dict(con.execute("SELECT event_type, count(*) FROM raw_events GROUP BY 1").fetchall())
+    assert loaded == manifest["events_by_type"]
+    assert con.execute("SELECT count(DISTINCT event_id) FROM raw_events").fetchone()[0] == manifest["valid_events"]
+    assert con.execute("SELECT count(*) FROM dead_letter").fetchone()[0] == sum(manifest["invalid"].values())
+    runs = con.execute("SELECT rows_offered, rows_loaded, duplicates, dead_letters FROM pipeline_runs").fetchall()
+    assert runs == [(
+        manifest["valid_events"] + manifest["duplicates"],
+        manifest["valid_events"],
+        manifest["duplicates"],
+        sum(manifest["invalid"].values()),
+    )]
