@@ -21,6 +21,14 @@ _BOM = b"\xef\xbb\xbf"
 
 def parse_json(payload: bytes) -> dict[str, Any]:
     """One JSON object from ``payload``; rejects anything else with a precise reason."""
+    if payload[:1] == b"{":
+        try:
+            value = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            pass  # the full checks below say precisely what is wrong
+        else:
+            if isinstance(value, dict):
+                return value
     if payload.startswith(_BOM):
         payload = payload[len(_BOM) :]
     if not payload.strip():
