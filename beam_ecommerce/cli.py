@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from beam_ecommerce import __version__
 
@@ -69,9 +69,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     output = f"gs://{args.gcs_bucket}/{args.gcs_prefix.strip('/')}" if args.gcs_bucket else args.output
     started = time.perf_counter()
-    manifest = write_files(
-        _generator_config(args), output, args.format, compress=args.gzip, progress=not args.quiet
-    )
+    manifest = write_files(_generator_config(args), output, args.format, compress=args.gzip, progress=not args.quiet)
     elapsed = time.perf_counter() - started
     print(
         f"wrote {manifest.records} records ({manifest.valid_events} valid events, {manifest.duplicates} duplicates,"
@@ -145,7 +143,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     con = DuckDBWarehouse(warehouse_path).connect(read_only=True)
     try:
         print("\nraw_events by type:")
-        for event_type, count in con.execute("SELECT event_type, count(*) FROM raw_events GROUP BY 1 ORDER BY 1").fetchall():
+        for event_type, count in con.execute(
+            "SELECT event_type, count(*) FROM raw_events GROUP BY 1 ORDER BY 1"
+        ).fetchall():
             print(f"  {event_type:<22}{count:>10,}")
     finally:
         con.close()
@@ -179,14 +179,21 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     common.add_argument("-v", "--verbose", action="store_true", help="show Beam's logs")
-    parser = argparse.ArgumentParser(prog=_PROG, description="E-commerce events on Apache Beam: batch, local warehouse.")
+    parser = argparse.ArgumentParser(
+        prog=_PROG, description="E-commerce events on Apache Beam: batch, local warehouse."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    generate = subparsers.add_parser("generate", parents=[common], help="write realistic shop events to files", description=(
-        "Write realistic, deterministic shop events (sessions, carts, orders, payments, status changes) with "
-        "deliberately malformed records and duplicates, plus a _manifest.json of what was written."
-    ))
+    generate = subparsers.add_parser(
+        "generate",
+        parents=[common],
+        help="write realistic shop events to files",
+        description=(
+            "Write realistic, deterministic shop events (sessions, carts, orders, payments, status changes) with "
+            "deliberately malformed records and duplicates, plus a _manifest.json of what was written."
+        ),
+    )
     _add_generator_arguments(generate, 100_000)
     generate.add_argument("--output", default="data/landing", help="folder or gs:// prefix (default data/landing)")
     generate.add_argument("--gcs-bucket", help="write to gs://BUCKET/PREFIX instead of --output")
@@ -194,9 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     _batch_parser(subparsers, common)
 
-    demo = subparsers.add_parser("demo", parents=[common], help="run the whole local platform in one command", description=(
-        "Generate events, run the batch pipeline into the local DuckDB warehouse, reconcile and show the result."
-    ))
+    demo = subparsers.add_parser(
+        "demo",
+        parents=[common],
+        help="run the whole local platform in one command",
+        description=(
+            "Generate events, run the batch pipeline into the local DuckDB warehouse, reconcile and show the result."
+        ),
+    )
     _add_generator_arguments(demo, 100_000)
     demo.add_argument("--workdir", default="demo", help="where the demo writes everything (default ./demo)")
     return parser
@@ -208,7 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and args.command != "batch":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.pipeline_args = extra
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s"
+    )
     commands: dict[str, Callable[..., int]] = {
         "generate": _cmd_generate,
         "batch": _cmd_batch,

@@ -54,12 +54,20 @@ def _python(*args: str) -> list[str]:
 def contenders(size: int, data: str, out: str) -> list[tuple[str, list[str]]]:
     pattern = f"{data}/events-*.jsonl"
     batch = _python(
-        "-m", "beam_ecommerce.cli", "batch", "-q", f"--input={pattern}",
-        f"--duckdb_path={out}/batch/w.duckdb", f"--dead_letter_dir={out}/batch/dead_letter",
+        "-m",
+        "beam_ecommerce.cli",
+        "batch",
+        "-q",
+        f"--input={pattern}",
+        f"--duckdb_path={out}/batch/w.duckdb",
+        f"--dead_letter_dir={out}/batch/dead_letter",
         "--pii_hash_key=benchmark",
     )
     return [
-        ("baseline: naive Beam (json.loads per element)", _python("-m", "benchmarks.baselines", "naive_beam", pattern, out)),
+        (
+            "baseline: naive Beam (json.loads per element)",
+            _python("-m", "benchmarks.baselines", "naive_beam", pattern, out),
+        ),
         ("ceiling: plain loop orjson + validator", _python("-m", "benchmarks.baselines", "plain_loop", pattern, out)),
         ("beam-ecommerce batch, full core -> DuckDB", batch),
         (
@@ -77,7 +85,15 @@ def run_size(size: int, workdir: str) -> list[Measurement]:
         measure(
             "generator -> JSONL files",
             size,
-            _python("-m", "beam_ecommerce.cli", "generate", "-q", f"--num-events={size}", f"--seed={SEED}", f"--output={data}"),
+            _python(
+                "-m",
+                "beam_ecommerce.cli",
+                "generate",
+                "-q",
+                f"--num-events={size}",
+                f"--seed={SEED}",
+                f"--output={data}",
+            ),
         )
     ]
     for name, argv in contenders(size, data, out):

@@ -17,18 +17,44 @@ _ENVELOPE = {
 }
 
 _BODIES: dict[str, dict[str, Any]] = {
-    "page_view": {"page_url": "/p/espresso-machine", "page_type": "product", "referrer": None,
-                  "product_id": "prod-0042", "product_category": "kitchen"},
-    "add_to_cart": {"product_id": "prod-0042", "product_category": "kitchen", "unit_price": 249.9,
-                    "quantity": 1, "currency": "EUR"},
-    "order_placed": {"order_id": "order-0001", "currency": "EUR", "status": "created", "items": [
-        {"product_id": "prod-0042", "product_category": "kitchen", "unit_price": 249.9, "quantity": 1},
-        {"product_id": "prod-0007", "product_category": "books", "unit_price": 12.5, "quantity": 3},
-    ]},
-    "payment": {"order_id": "order-0001", "payment_id": "pay-0001", "amount": 287.4, "currency": "EUR",
-                "payment_method": "card", "payment_status": "succeeded"},
-    "order_status_changed": {"order_id": "order-0001", "status": "refunded", "previous_status": "delivered",
-                             "amount": 287.4, "currency": "EUR"},
+    "page_view": {
+        "page_url": "/p/espresso-machine",
+        "page_type": "product",
+        "referrer": None,
+        "product_id": "prod-0042",
+        "product_category": "kitchen",
+    },
+    "add_to_cart": {
+        "product_id": "prod-0042",
+        "product_category": "kitchen",
+        "unit_price": 249.9,
+        "quantity": 1,
+        "currency": "EUR",
+    },
+    "order_placed": {
+        "order_id": "order-0001",
+        "currency": "EUR",
+        "status": "created",
+        "items": [
+            {"product_id": "prod-0042", "product_category": "kitchen", "unit_price": 249.9, "quantity": 1},
+            {"product_id": "prod-0007", "product_category": "books", "unit_price": 12.5, "quantity": 3},
+        ],
+    },
+    "payment": {
+        "order_id": "order-0001",
+        "payment_id": "pay-0001",
+        "amount": 287.4,
+        "currency": "EUR",
+        "payment_method": "card",
+        "payment_status": "succeeded",
+    },
+    "order_status_changed": {
+        "order_id": "order-0001",
+        "status": "refunded",
+        "previous_status": "delivered",
+        "amount": 287.4,
+        "currency": "EUR",
+    },
 }
 
 EVENT_TYPES = tuple(_BODIES)

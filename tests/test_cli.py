@@ -76,9 +76,11 @@ def test_demo_reconciles_with_the_generators_own_counts(tmp_path):
     assert con.execute("SELECT count(DISTINCT event_id) FROM raw_events").fetchone()[0] == manifest["valid_events"]
     assert con.execute("SELECT count(*) FROM dead_letter").fetchone()[0] == sum(manifest["invalid"].values())
     runs = con.execute("SELECT rows_offered, rows_loaded, duplicates, dead_letters FROM pipeline_runs").fetchall()
-    assert runs == [(
-        manifest["valid_events"] + manifest["duplicates"],
-        manifest["valid_events"],
-        manifest["duplicates"],
-        sum(manifest["invalid"].values()),
-    )]
+    assert runs == [
+        (
+            manifest["valid_events"] + manifest["duplicates"],
+            manifest["valid_events"],
+            manifest["duplicates"],
+            sum(manifest["invalid"].values()),
+        )
+    ]

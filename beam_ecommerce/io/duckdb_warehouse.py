@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from typing import Iterable, Iterator
+from datetime import UTC, datetime
 
 import apache_beam as beam
 import duckdb
@@ -129,13 +129,15 @@ class DuckDBWarehouse:
             report = LoadReport(run_id, offered, loaded, offered - loaded, dead_letters, dead_letters_loaded)
             con.execute(
                 "INSERT INTO pipeline_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [run_id, datetime.now(timezone.utc), offered, loaded, offered - loaded, dead_letters, dead_letters_loaded],
+                [run_id, datetime.now(UTC), offered, loaded, offered - loaded, dead_letters, dead_letters_loaded],
             )
             con.execute("COMMIT")
             return report
         except duckdb.Error as error:
             con.execute("ROLLBACK")
-            raise WarehouseError(f"loading run {run_id} into {self.path} failed, nothing was written: {error}") from None
+            raise WarehouseError(
+                f"loading run {run_id} into {self.path} failed, nothing was written: {error}"
+            ) from None
         finally:
             con.close()
 
@@ -150,9 +152,9 @@ class DuckDBWarehouse:
         (inserted,) = con.execute(
             f"""
             INSERT INTO "{table.name}" BY NAME
-            SELECT * FROM staged AS s
-            WHERE NOT EXISTS (SELECT 1 FROM "{table.name}" AS t WHERE t."{key}" = s."{key}")
-            QUALIFY row_number() OVER (PARTITION BY s."{key}" ORDER BY s."{order}") = 1
+            SELECT s.*
+            FROM (SELECT * FROM staged QUALIFY row_number() OVER (PARTITION BY "{key}" ORDER BY "{order}") = 1) AS s
+            ANTI JOIN "{table.name}" AS t ON t."{key}" = s."{key}"
             """
         ).fetchone()
         con.execute("DROP TABLE staged")

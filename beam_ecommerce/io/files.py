@@ -8,8 +8,9 @@ per-element cost is paid once per batch instead of once per line.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import apache_beam as beam
 from apache_beam.io import fileio

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -15,7 +15,7 @@ DEFAULT_DEAD_LETTER_DIR = "warehouse/dead_letter"
 
 def new_run_id() -> str:
     """A sortable, unique run id such as ``20261126T150000Z-1f2e3d``."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
 
 
 class EventSourceOptions(PipelineOptions):
@@ -46,7 +46,9 @@ class EventSourceOptions(PipelineOptions):
             help="Where rows are staged as JSONL before the DuckDB load (default: next to the warehouse).",
         )
         parser.add_argument(
-            "--bigquery_dataset", default=None, help="PROJECT:DATASET holding raw_events and dead_letter (sink=bigquery)."
+            "--bigquery_dataset",
+            default=None,
+            help="PROJECT:DATASET holding raw_events and dead_letter (sink=bigquery).",
         )
         parser.add_argument(
             "--dead_letter_dir",

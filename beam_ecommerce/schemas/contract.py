@@ -12,9 +12,10 @@ import copy
 import functools
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import fastjsonschema
 
@@ -87,7 +88,7 @@ def event_types() -> tuple[str, ...]:
     return tuple(sorted({event_type for event_type, _ in event_schemas()}))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def validator(event_type: str, version: int) -> Callable[[Any], Any]:
     """The compiled validator of one event type at one version (``KeyError`` if unknown)."""
     return fastjsonschema.compile(dict(event_schemas()[(event_type, version)].schema))

@@ -10,8 +10,9 @@ never drift apart.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow as pa
 
@@ -46,10 +47,15 @@ class Column:
     type: str
     mode: str = "NULLABLE"
     description: str = ""
-    fields: tuple["Column", ...] = ()
+    fields: tuple[Column, ...] = ()
 
     def bigquery(self) -> dict[str, Any]:
-        spec: dict[str, Any] = {"name": self.name, "type": self.type, "mode": self.mode, "description": self.description}
+        spec: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "mode": self.mode,
+            "description": self.description,
+        }
         if self.fields:
             spec["fields"] = [f.bigquery() for f in self.fields]
         return spec
@@ -109,9 +115,7 @@ def _column_from_json(name: str, spec: Mapping[str, Any], required: bool) -> Col
     description = spec.get("description", "")
     if json_type == "array":
         item = spec["items"]
-        fields = tuple(
-            _column_from_json(n, s, n in item.get("required", ())) for n, s in item["properties"].items()
-        )
+        fields = tuple(_column_from_json(n, s, n in item.get("required", ())) for n, s in item["properties"].items())
         return Column(name, "RECORD", "REPEATED", description, fields)
     if json_type == "string" and spec.get("format") == "date-time":
         return Column(name, "TIMESTAMP", mode, description)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import traceback
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -73,7 +74,7 @@ def dead_letter_row(
     event = event or {}
     return {
         "dead_letter_id": _dead_letter_id(raw, stage),
-        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "timestamp": datetime.now(UTC).isoformat(),
         "payloadString": _payload_string(raw.payload),
         "payloadBytes": base64.b64encode(raw.payload).decode("ascii"),
         "attributes": [{"key": k, "value": v} for k, v in raw.attributes],

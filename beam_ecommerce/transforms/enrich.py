@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
@@ -35,7 +35,7 @@ class _EnrichEvent(RouteBatch):
 
     def process(self, batch):
         # One ingest time per batch: the batch is processed at one moment.
-        self._ingested_at = datetime.now(timezone.utc)
+        self._ingested_at = datetime.now(UTC)
         return super().process(batch)
 
     def apply(self, event: Event) -> Event:

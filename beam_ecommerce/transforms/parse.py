@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import functools
 import io
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import apache_beam as beam
 import orjson
@@ -73,7 +74,7 @@ def parse_csv(payload: bytes, header: tuple[str, ...]) -> dict[str, Any]:
         raise RecordError("csv_column_count", f"expected {len(header)} columns, found {found}")
     converters = _csv_converters()
     event: dict[str, Any] = {}
-    for name, cell in zip(header, rows[0]):
+    for name, cell in zip(header, rows[0], strict=True):
         if cell == "":
             continue
         try:

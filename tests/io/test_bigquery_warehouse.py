@@ -7,7 +7,7 @@ and the pipeline graph writes partitioned, clustered tables with a retry strateg
 cannot retry a bad row forever.
 """
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import orjson
 from apache_beam.io.gcp.bigquery import WriteToBigQuery
@@ -21,7 +21,7 @@ from beam_ecommerce.transforms.dead_letter import RunContext, original_payload
 
 ROW = {
     "event_id": "e1",
-    "occurred_at": datetime(2026, 11, 3, 10, 15, 30, 250000, tzinfo=timezone.utc),
+    "occurred_at": datetime(2026, 11, 3, 10, 15, 30, 250000, tzinfo=UTC),
     "event_date": date(2026, 11, 3),
     "items": [{"product_id": "p", "product_category": "c", "unit_price": 1.5, "quantity": 2}],
     "source": "gs://b/f.jsonl:7",
@@ -65,14 +65,16 @@ def _writes(pipeline) -> list[WriteToBigQuery]:
 def test_the_cloud_pipeline_writes_partitioned_clustered_tables_without_endless_retries(tmp_path):
     (tmp_path / "e.jsonl").write_text("{}\n")
     pipeline, _ = build_pipeline(
-        PipelineOptions([
-            f"--input={tmp_path}/e.jsonl",
-            "--sink=bigquery",
-            "--bigquery_dataset=proj:shop",
-            "--dead_letter_dir=gs://bucket/dead-letter",
-            "--project=proj",
-            "--temp_location=gs://bucket/tmp",
-        ])
+        PipelineOptions(
+            [
+                f"--input={tmp_path}/e.jsonl",
+                "--sink=bigquery",
+                "--bigquery_dataset=proj:shop",
+                "--dead_letter_dir=gs://bucket/dead-letter",
+                "--project=proj",
+                "--temp_location=gs://bucket/tmp",
+            ]
+        )
     )
     writes = {str(w.table_reference.tableId): w for w in _writes(pipeline)}
     assert set(writes) == {"raw_events", "dead_letter"}

@@ -1,3 +1,5 @@
+from datetime import UTC
+
 import duckdb
 import orjson
 import pytest
@@ -9,14 +11,14 @@ from tests.samples import sample_event
 
 
 def _row(event_id: str, source: str) -> dict:
-    from datetime import date, datetime, timezone
+    from datetime import date, datetime
 
     event = sample_event("page_view", event_id)
     del event["email"], event["ip_address"]
     return event | {
-        "occurred_at": datetime(2026, 11, 3, 10, tzinfo=timezone.utc),
+        "occurred_at": datetime(2026, 11, 3, 10, tzinfo=UTC),
         "event_date": date(2026, 11, 3),
-        "ingested_at": datetime(2026, 11, 4, tzinfo=timezone.utc),
+        "ingested_at": datetime(2026, 11, 4, tzinfo=UTC),
         "source": source,
         "pipeline_version": "t",
         "run_id": "r",
@@ -28,10 +30,12 @@ def _stage(tmp_path, name: str, rows: list[dict], dead_letters: list[bytes]) -> 
     staged_rows.write_bytes(rows_to_jsonl(rows) + b"\n")
     jsonl = tmp_path / f"{name}.jsonl"
     context = RunContext("r", "t")
-    jsonl.write_bytes(b"".join(
-        orjson.dumps(dead_letter_row(RawRecord(p, f"f:{i}"), context, "parse", "invalid_json", "bad")) + b"\n"
-        for i, p in enumerate(dead_letters)
-    ))
+    jsonl.write_bytes(
+        b"".join(
+            orjson.dumps(dead_letter_row(RawRecord(p, f"f:{i}"), context, "parse", "invalid_json", "bad")) + b"\n"
+            for i, p in enumerate(dead_letters)
+        )
+    )
     return [str(staged_rows)], [str(jsonl)]
 
 
@@ -45,7 +49,10 @@ def test_load_keeps_one_row_per_event_id_and_is_idempotent(tmp_path):
     second = warehouse.load("r2", *staged)
     assert (second.rows_loaded, second.duplicates, second.dead_letters_loaded) == (0, 3, 0)
     con = duckdb.connect(warehouse.path, read_only=True)
-    assert con.execute("SELECT event_id, source FROM raw_events ORDER BY 1").fetchall() == [("e1", "f:1"), ("e2", "f:3")]
+    assert con.execute("SELECT event_id, source FROM raw_events ORDER BY 1").fetchall() == [
+        ("e1", "f:1"),
+        ("e2", "f:3"),
+    ]
     assert sorted(p for (p,) in con.execute("SELECT payloadBytes FROM dead_letter").fetchall()) == [b"x", b"\xff\x00"]
     assert con.execute("SELECT count(*) FROM pipeline_runs").fetchone() == (2,)
 

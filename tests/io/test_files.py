@@ -63,11 +63,13 @@ def test_reads_gzip_and_csv_with_header_and_quoted_newlines(tmp_path):
     pipeline, records = _read(str(tmp_path / "e.csv.gz"))
     assert_that(
         records | beam.Map(lambda r: (r.source.rsplit(":", 1)[1], r.payload, r.format, r.csv_header)),
-        equal_to([
-            ("2", b'a1,"/x\ny"', "csv", ("event_id", "page_url")),
-            ("4", b"a2,/z", "csv", ("event_id", "page_url")),
-            ("5", b"", "csv", ("event_id", "page_url")),
-        ]),
+        equal_to(
+            [
+                ("2", b'a1,"/x\ny"', "csv", ("event_id", "page_url")),
+                ("4", b"a2,/z", "csv", ("event_id", "page_url")),
+                ("5", b"", "csv", ("event_id", "page_url")),
+            ]
+        ),
     )
     pipeline.run()
 

@@ -21,7 +21,9 @@ def _write_inputs(folder):
         writer.writerow(csv_columns())
         for event in events[30:] + [events[0]]:
             cells = [event.get(c) for c in csv_columns()]
-            writer.writerow(["" if v is None else orjson.dumps(v).decode() if isinstance(v, list) else v for v in cells])
+            writer.writerow(
+                ["" if v is None else orjson.dumps(v).decode() if isinstance(v, list) else v for v in cells]
+            )
         writer.writerow(["only", "three", "cells"])
     # 30 + 1 duplicate + 2 bad JSON lines; 10 + 1 duplicate + 1 bad CSV row
     return {"records": 45, "valid": 40, "duplicates": 2, "dead_letters": 3}

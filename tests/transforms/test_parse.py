@@ -5,8 +5,8 @@ import orjson
 import pytest
 
 from beam_ecommerce.schemas import csv_columns
-from beam_ecommerce.transforms.parse import parse_csv, parse_json
 from beam_ecommerce.transforms.dead_letter import RecordError
+from beam_ecommerce.transforms.parse import parse_csv, parse_json
 from tests.samples import sample_event
 
 

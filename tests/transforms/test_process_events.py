@@ -30,7 +30,9 @@ _text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=
 
 @st.composite
 def valid_events(draw) -> dict:
-    event = sample_event(draw(st.sampled_from(EVENT_TYPES)), event_id=draw(st.from_regex(r"[a-z0-9]{8,32}", fullmatch=True)))
+    event = sample_event(
+        draw(st.sampled_from(EVENT_TYPES)), event_id=draw(st.from_regex(r"[a-z0-9]{8,32}", fullmatch=True))
+    )
     event["user_id"] = draw(_text)
     event["session_id"] = draw(_text)
     if draw(st.booleans()):
@@ -44,7 +46,11 @@ def _drop_required(event: dict, draw) -> dict:
 
 
 def _wrong_type(event: dict, draw) -> dict:
-    return event | {draw(st.sampled_from(["schema_version", "user_id", "occurred_at"])): draw(st.one_of(st.lists(st.integers(-(2**63), 2**63 - 1)), st.booleans()))}
+    return event | {
+        draw(st.sampled_from(["schema_version", "user_id", "occurred_at"])): draw(
+            st.one_of(st.lists(st.integers(-(2**63), 2**63 - 1)), st.booleans())
+        )
+    }
 
 
 def _unknown_field(event: dict, draw) -> dict:
@@ -144,9 +150,11 @@ def test_dead_letters_say_where_and_why():
     pipeline, _, dead_letters = _run(payloads, 2)
     assert_that(
         dead_letters | beam.Map(lambda d: (d["source"], d["stage"], d["error_type"], d["event_id"], d["run_id"])),
-        equal_to([
-            ("test:0", "parse", "invalid_json", None, "test-run"),
-            ("test:1", "validate", "schema_enum", "evt-00000001", "test-run"),
-        ]),
+        equal_to(
+            [
+                ("test:0", "parse", "invalid_json", None, "test-run"),
+                ("test:1", "validate", "schema_enum", "evt-00000001", "test-run"),
+            ]
+        ),
     )
     pipeline.run()
