@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -68,6 +69,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from beam_ecommerce.generator import write_files
 
     output = f"gs://{args.gcs_bucket}/{args.gcs_prefix.strip('/')}" if args.gcs_bucket else args.output
+    _refuse_to_mix(output, args.overwrite)
     started = time.perf_counter()
     manifest = write_files(_generator_config(args), output, args.format, compress=args.gzip, progress=not args.quiet)
     elapsed = time.perf_counter() - started
@@ -77,6 +79,20 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         f" ({manifest.records / max(elapsed, 1e-9):,.0f} records/s)"
     )
     return 0
+
+
+def _refuse_to_mix(output: str, overwrite: bool) -> None:
+    """Stops a new data set from landing beside an old one, which a pattern would read as one."""
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        existing = [m.path for m in FileSystems.match([FileSystems.join(output, "events-*")])[0].metadata_list]
+    except Exception:  # noqa: BLE001 - an unreadable output fails with its own error when written
+        return
+    if existing and not overwrite:
+        raise UserError(f"{output} already holds {len(existing)} event files: choose another --output or --overwrite")
+    if existing:
+        FileSystems.delete(existing)
 
 
 def _check_input(pattern: str) -> None:
@@ -125,6 +141,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     landing = os.path.join(workdir, "landing")
     warehouse_path = os.path.join(workdir, "warehouse", "ecommerce.duckdb")
     dead_letter_dir = os.path.join(workdir, "warehouse", "dead_letter")
+    for previous in (landing, dead_letter_dir, warehouse_path):
+        _remove(previous)
     started = time.perf_counter()
     print(f"1/2 generating {args.num_events:,} events into {landing}")
     manifest = write_files(_generator_config(args), landing, args.format, compress=args.gzip, progress=not args.quiet)
@@ -156,6 +174,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"warehouse:    {warehouse_path}  (DuckDB tables raw_events, dead_letter, pipeline_runs)")
     print(f"dead letters: {dead_letter_dir}/run_id={summary.run_id}/ and table dead_letter")
     return 0 if summary.reconciles else 1
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    elif os.path.exists(path):
+        os.remove(path)
 
 
 def _batch_parser(subparsers, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -198,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--output", default="data/landing", help="folder or gs:// prefix (default data/landing)")
     generate.add_argument("--gcs-bucket", help="write to gs://BUCKET/PREFIX instead of --output")
     generate.add_argument("--gcs-prefix", default="landing", help="prefix inside --gcs-bucket (default landing)")
+    generate.add_argument("--overwrite", action="store_true", help="replace event files already in the output")
 
     _batch_parser(subparsers, common)
 
@@ -206,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="run the whole local platform in one command",
         description=(
-            "Generate events, run the batch pipeline into the local DuckDB warehouse, reconcile and show the result."
+            "Generate events, run the batch pipeline into the local DuckDB warehouse, reconcile and show the result. "
+            "Each run starts from scratch: it replaces WORKDIR/landing and WORKDIR/warehouse."
         ),
     )
     _add_generator_arguments(demo, 100_000)

@@ -58,6 +58,14 @@ def test_generate_writes_files_and_a_manifest(tmp_path, capsys):
     assert "wrote 500 records" in capsys.readouterr().out
 
 
+def test_generate_refuses_to_mix_data_sets_unless_told(tmp_path, capsys):
+    assert main(["generate", "-q", "--num-events", "300", "--output", str(tmp_path)]) == 0
+    assert main(["generate", "-q", "--num-events", "300", "--output", str(tmp_path), "--seed", "9"]) == 2
+    assert "already holds 1 event files" in capsys.readouterr().err
+    assert main(["generate", "-q", "--num-events", "200", "--output", str(tmp_path), "--overwrite"]) == 0
+    assert json.loads((tmp_path / "_manifest.json").read_text())["records"] == 200
+
+
 @pytest.mark.e2e
 def test_demo_reconciles_with_the_generators_own_counts(tmp_path):
     """The README's demo command, as a user runs it, on a small count."""
@@ -84,3 +92,14 @@ def test_demo_reconciles_with_the_generators_own_counts(tmp_path):
             sum(manifest["invalid"].values()),
         )
     ]
+
+
+@pytest.mark.e2e
+def test_running_the_demo_twice_starts_from_scratch(tmp_path):
+    argv = ["demo", "-q", "--num-events", "3000", "--workdir", str(tmp_path)]
+    assert main(argv) == 0
+    assert main(argv[:3] + ["2000"] + argv[4:]) == 0
+    con = duckdb.connect(str(tmp_path / "warehouse" / "ecommerce.duckdb"), read_only=True)
+    manifest = json.loads((tmp_path / "landing" / "_manifest.json").read_text())
+    assert con.execute("SELECT count(*) FROM raw_events").fetchone()[0] == manifest["valid_events"]
+    assert con.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0] == 1
