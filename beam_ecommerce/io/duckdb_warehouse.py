@@ -87,7 +87,7 @@ def _read_staged(table: Table, files: list[str]) -> str:
 class DuckDBWarehouse:
     """The DuckDB file behind the local warehouse (the resource; ``DuckDBSink`` is the Beam edge)."""
 
-    def __init__(self, path: str, memory_limit: str = "1GB") -> None:
+    def __init__(self, path: str, memory_limit: str = "512MB") -> None:
         self.path = path
         self.memory_limit = memory_limit
 

@@ -123,47 +123,72 @@ def _gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
         raise TruncatedInput("compressed stream ends early: the file is truncated")
 
 
-def _lines(chunks: Iterator[bytes]) -> Iterator[bytes | Exception]:
-    """The lines (terminator stripped) of ``chunks``; a read error ends them as a last item."""
+def _strip_cr(line: bytes) -> bytes:
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+def _line_blocks(chunks: Iterator[bytes]) -> Iterator[list[bytes] | Exception]:
+    """The lines of ``chunks`` (terminators stripped), one list per chunk; a read error ends them."""
     carry = b""
     while True:
         try:
             chunk = next(chunks, None)
         except (EOFError, OSError, zlib.error) as error:
             if carry:
-                yield carry
+                yield [_strip_cr(carry)]
             yield error
             return
         if chunk is None:
             break
+        has_cr = b"\r" in chunk or carry.endswith(b"\r")
         lines = (carry + chunk).split(b"\n")
         carry = lines.pop()
-        for line in lines:
-            yield line[:-1] if line.endswith(b"\r") else line
+        yield [_strip_cr(line) for line in lines] if has_cr else lines
     if carry:
-        yield carry[:-1] if carry.endswith(b"\r") else carry
+        yield [_strip_cr(carry)]
 
 
-def _csv_records(lines: Iterator[bytes | Exception]) -> Iterator[tuple[bytes | Exception, int]]:
-    """Logical CSV records (quoted newlines joined) with the offset of their first line."""
+def _read_error(file_range: FileRange, line: int, error: Exception, header: tuple[str, ...] | None) -> RawRecord:
+    message = f"{type(error).__name__}: {error}"
+    source = f"{file_range.path}:{line}"
+    return RawRecord(b"", source, file_range.format, ((READ_ERROR_ATTRIBUTE, message),), header)
+
+
+def _json_records(file_range: FileRange, blocks: Iterator[list[bytes] | Exception]) -> Iterator[list[RawRecord]]:
+    """One record per line, in lists as large as the chunks they were read in."""
+    path, line = file_range.path, file_range.first_line
+    for block in blocks:
+        if isinstance(block, Exception):
+            yield [_read_error(file_range, line, block, None)]
+            return
+        yield [RawRecord(payload, f"{path}:{number}") for number, payload in enumerate(block, line)]
+        line += len(block)
+
+
+def _csv_records(file_range: FileRange, blocks: Iterator[list[bytes] | Exception]) -> Iterator[list[RawRecord]]:
+    """One record per logical CSV row (a quoted field may span lines) after the header line."""
+    lines = (line for block in blocks for line in ([block] if isinstance(block, Exception) else block))
+    header_line = next(lines, b"")
+    header = _csv_header(header_line)
     pending: list[bytes] = []
     quotes = 0
-    offset = 0
-    for index, line in enumerate(lines):
+    number = first = file_range.first_line + 1
+    for line in lines:
         if isinstance(line, Exception):
             if pending:
-                yield b"\n".join(pending), offset
-            yield line, index
+                yield [RawRecord(b"\n".join(pending), f"{file_range.path}:{first}", CSV, (), header)]
+            yield [_read_error(file_range, number, line, header)]
             return
         if not pending:
-            offset = index
+            first = number
         pending.append(line)
+        number += 1
         quotes += line.count(b'"')
         if quotes % 2 == 0 or len(pending) >= _MAX_CSV_RECORD_LINES:
-            yield b"\n".join(pending), offset
+            yield [RawRecord(b"\n".join(pending), f"{file_range.path}:{first}", CSV, (), header)]
             pending, quotes = [], 0
     if pending:
-        yield b"\n".join(pending), offset
+        yield [RawRecord(b"\n".join(pending), f"{file_range.path}:{first}", CSV, (), header)]
 
 
 class _ReadRange(beam.DoFn):
@@ -178,34 +203,16 @@ class _ReadRange(beam.DoFn):
                 stream.seek(file_range.start)
             length = None if file_range.end is None else file_range.end - file_range.start
             chunks = _chunks(stream, length)
-            records = self._records(file_range, _lines(_gunzip(chunks) if file_range.compressed else chunks))
-            batch = RawBatch()
-            for record in records:
-                batch.append(record)
-                if len(batch) >= self.batch_size:
-                    yield batch
-                    batch = RawBatch()
-            if batch:
-                yield batch
-
-    @staticmethod
-    def _records(file_range: FileRange, lines: Iterator[bytes | Exception]) -> Iterator[RawRecord]:
-        path, first_line = file_range.path, file_range.first_line
-        if file_range.format == JSON:
-            numbered = ((line, index) for index, line in enumerate(lines))
-            header = None
-        else:
-            header_line = next(lines, b"")
-            header = _csv_header(header_line)
-            numbered = _csv_records(lines)
-            first_line += 1
-        for payload, index in numbered:
-            source = f"{path}:{first_line + index}"
-            if isinstance(payload, Exception):
-                error = f"{type(payload).__name__}: {payload}"
-                yield RawRecord(b"", source, file_range.format, ((READ_ERROR_ATTRIBUTE, error),), header)
-            else:
-                yield RawRecord(payload, source, file_range.format, (), header)
+            blocks = _line_blocks(_gunzip(chunks) if file_range.compressed else chunks)
+            records = (_json_records if file_range.format == JSON else _csv_records)(file_range, blocks)
+            pending: list[RawRecord] = []
+            for block in records:
+                pending.extend(block)
+                while len(pending) >= self.batch_size:
+                    yield RawBatch(pending[: self.batch_size])
+                    del pending[: self.batch_size]
+            if pending:
+                yield RawBatch(pending)
 
 
 def _csv_header(line: bytes | Exception) -> tuple[str, ...] | None:

@@ -38,7 +38,7 @@ class EventSourceOptions(PipelineOptions):
         )
         parser.add_argument("--duckdb_path", default=DEFAULT_WAREHOUSE, help="DuckDB warehouse file (sink=duckdb).")
         parser.add_argument(
-            "--duckdb_memory_limit", default="1GB", help="Memory DuckDB may use while loading (sink=duckdb)."
+            "--duckdb_memory_limit", default="512MB", help="Memory DuckDB may use while loading (sink=duckdb)."
         )
         parser.add_argument(
             "--staging_dir",
