@@ -22,7 +22,9 @@ def order_revenue(items: list[dict[str, Any]]) -> float:
     return round(sum(item["unit_price"] * item["quantity"] for item in items), 2)
 
 
-class _EnrichEvent(RouteBatch):
+class EnrichEvent(RouteBatch):
+    """The enrich stage: each valid event to a ``raw_events`` row."""
+
     stage = ENRICH
 
     def __init__(self, context: RunContext, pii_key: str) -> None:
@@ -73,5 +75,5 @@ class EnrichEvents(beam.PTransform):
         self.pii_key = pii_key
 
     def expand(self, batches):
-        enrich = beam.ParDo(_EnrichEvent(self.context, self.pii_key)).with_output_types(EventBatch)
+        enrich = beam.ParDo(EnrichEvent(self.context, self.pii_key)).with_output_types(EventBatch)
         return batches | enrich.with_outputs(DEAD_LETTER_TAG, main="events")

@@ -84,7 +84,9 @@ def parse_csv(payload: bytes, header: tuple[str, ...]) -> dict[str, Any]:
     return event
 
 
-class _ParseRecord(RouteBatch):
+class ParseRecord(RouteBatch):
+    """The parse stage: each raw record of a batch to an ``Event`` (counts ``records_in``)."""
+
     stage = PARSE
 
     def __init__(self, context: RunContext) -> None:
@@ -121,5 +123,5 @@ class ParseEvents(beam.PTransform):
         self.context = context
 
     def expand(self, batches):
-        parse = beam.ParDo(_ParseRecord(self.context)).with_output_types(EventBatch)
+        parse = beam.ParDo(ParseRecord(self.context)).with_output_types(EventBatch)
         return batches | parse.with_outputs(DEAD_LETTER_TAG, main="events")

@@ -8,10 +8,10 @@ import apache_beam as beam
 from apache_beam import pvalue
 
 from beam_ecommerce.records import EventBatch, RawBatch, RowBatch
-from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RunContext
-from beam_ecommerce.transforms.enrich import EnrichEvents
-from beam_ecommerce.transforms.parse import ParseEvents
-from beam_ecommerce.transforms.validate import ValidateEvents
+from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RouteBatch, RunContext
+from beam_ecommerce.transforms.enrich import EnrichEvent
+from beam_ecommerce.transforms.parse import ParseRecord
+from beam_ecommerce.transforms.validate import ValidateEvent
 
 
 class ProcessedEvents(NamedTuple):
@@ -23,11 +23,41 @@ class ProcessedEvents(NamedTuple):
     """One ``dead_letter`` row dict per rejected record."""
 
 
+class RunStages(beam.DoFn):
+    """Runs the core's stages one after the other on each batch.
+
+    The stages are the DoFns of ``ParseEvents``, ``ValidateEvents`` and ``EnrichEvents``;
+    chaining them inside one DoFn gives one output of dead letters without a
+    ``Flatten``, which Beam's local runner would hold in memory for the whole input.
+    """
+
+    def __init__(self, stages: list[RouteBatch]) -> None:
+        self.stages = stages
+
+    def setup(self) -> None:
+        for stage in self.stages:
+            stage.setup()
+
+    def process(self, batch: RawBatch):
+        for stage in self.stages:
+            accepted = None
+            for output in stage.process(batch):
+                if isinstance(output, pvalue.TaggedOutput):
+                    yield output
+                else:
+                    accepted = output
+            if accepted is None:
+                return
+            batch = accepted
+        yield _rows(batch)
+
+
 class ProcessEvents(beam.PTransform):
     """Parse -> validate -> enrich over batches of ``RawRecord``.
 
     Input: a PCollection of ``RawBatch`` (file sources emit batches; wrap a per-record
-    source such as Pub/Sub in ``BatchRecords``). Output: ``ProcessedEvents``.
+    source such as Pub/Sub in ``BatchRecords``). Output: ``ProcessedEvents``. The same
+    stages as ``ParseEvents`` | ``ValidateEvents`` | ``EnrichEvents``, in one step.
     """
 
     def __init__(self, context: RunContext, pii_key: str) -> None:
@@ -36,16 +66,10 @@ class ProcessEvents(beam.PTransform):
         self.pii_key = pii_key
 
     def expand(self, batches) -> ProcessedEvents:
-        parsed = batches | "Parse" >> ParseEvents(self.context)
-        valid = parsed.events | "Validate" >> ValidateEvents(self.context)
-        enriched = valid.events | "Enrich" >> EnrichEvents(self.context, self.pii_key)
-        rows = enriched.events | "ToRows" >> beam.Map(_rows).with_output_types(RowBatch)
-        dead_letters = (
-            parsed[DEAD_LETTER_TAG],
-            valid[DEAD_LETTER_TAG],
-            enriched[DEAD_LETTER_TAG],
-        ) | "MergeDeadLetters" >> beam.Flatten()
-        return ProcessedEvents(rows, dead_letters)
+        stages = [ParseRecord(self.context), ValidateEvent(self.context), EnrichEvent(self.context, self.pii_key)]
+        core = beam.ParDo(RunStages(stages)).with_output_types(RowBatch)
+        outputs = batches | "ParseValidateEnrich" >> core.with_outputs(DEAD_LETTER_TAG, main="rows")
+        return ProcessedEvents(outputs.rows, outputs[DEAD_LETTER_TAG])
 
 
 def _rows(events: EventBatch) -> RowBatch:

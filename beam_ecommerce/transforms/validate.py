@@ -23,7 +23,9 @@ def validate_event(fields: dict) -> None:
         raise RecordError(f"schema_{error.rule or 'violation'}", error.message) from None
 
 
-class _ValidateEvent(RouteBatch):
+class ValidateEvent(RouteBatch):
+    """The validate stage: each event against its type and version's compiled schema."""
+
     stage = VALIDATE
 
     def setup(self) -> None:
@@ -49,5 +51,5 @@ class ValidateEvents(beam.PTransform):
         self.context = context
 
     def expand(self, batches):
-        validate = beam.ParDo(_ValidateEvent(self.context)).with_output_types(EventBatch)
+        validate = beam.ParDo(ValidateEvent(self.context)).with_output_types(EventBatch)
         return batches | validate.with_outputs(DEAD_LETTER_TAG, main="events")

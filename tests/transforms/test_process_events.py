@@ -158,3 +158,35 @@ def test_dead_letters_say_where_and_why():
         ),
     )
     pipeline.run()
+
+
+def test_the_three_stage_transforms_chained_equal_process_events():
+    from beam_ecommerce.transforms import EnrichEvents, ParseEvents, ValidateEvents
+
+    payloads = [orjson.dumps(sample_event(t, f"evt-{i:08d}")) for i, t in enumerate(EVENT_TYPES)]
+    payloads += [b"{", orjson.dumps(sample_event("payment") | {"amount": -1})]
+    records = [RawRecord(p, f"test:{i}") for i, p in enumerate(payloads)]
+    pipeline = TestPipeline()
+    batches = pipeline | beam.Create([records[:4], records[4:]], reshuffle=False)
+    parsed = batches | ParseEvents(CONTEXT)
+    valid = parsed.events | ValidateEvents(CONTEXT)
+    enriched = valid.events | EnrichEvents(CONTEXT, KEY)
+    chained_rows = enriched.events | "Rows" >> beam.FlatMap(lambda events: [e.fields["source"] for e in events])
+    chained_dead = (parsed.dead_letter, valid.dead_letter, enriched.dead_letter) | beam.Flatten()
+    core = batches | ProcessEvents(CONTEXT, KEY)
+    assert_that(chained_rows, equal_to([f"test:{i}" for i in range(5)]), label="chained rows")
+    assert_that(
+        core.rows | beam.FlatMap(lambda rows: [r["source"] for r in rows]),
+        equal_to([f"test:{i}" for i in range(5)]),
+        label="core rows",
+    )
+    dead = [("test:5", "invalid_json"), ("test:6", "schema_minimum")]
+    assert_that(
+        chained_dead | "D1" >> beam.Map(lambda d: (d["source"], d["error_type"])), equal_to(dead), label="chained dead"
+    )
+    assert_that(
+        core.dead_letters | "D2" >> beam.Map(lambda d: (d["source"], d["error_type"])),
+        equal_to(dead),
+        label="core dead",
+    )
+    pipeline.run()
