@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -11,6 +12,7 @@ from beam_ecommerce.records import EventBatch, RawBatch, RowBatch
 from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RouteBatch, RunContext
 from beam_ecommerce.transforms.enrich import EnrichEvent
 from beam_ecommerce.transforms.parse import ParseRecord
+from beam_ecommerce.transforms.streaming import LatenessGate
 from beam_ecommerce.transforms.validate import ValidateEvent
 
 
@@ -57,16 +59,20 @@ class ProcessEvents(beam.PTransform):
 
     Input: a PCollection of ``RawBatch`` (file sources emit batches; wrap a per-record
     source such as Pub/Sub in ``BatchRecords``). Output: ``ProcessedEvents``. The same
-    stages as ``ParseEvents`` | ``ValidateEvents`` | ``EnrichEvents``, in one step.
+    stages as ``ParseEvents`` | ``ValidateEvents`` | ``EnrichEvents``, in one step; a
+    streaming pipeline adds the ``LatenessGate`` stage with ``allowed_lateness``.
     """
 
-    def __init__(self, context: RunContext, pii_key: str) -> None:
+    def __init__(self, context: RunContext, pii_key: str, allowed_lateness: timedelta | None = None) -> None:
         super().__init__()
         self.context = context
         self.pii_key = pii_key
+        self.allowed_lateness = allowed_lateness
 
     def expand(self, batches) -> ProcessedEvents:
         stages = [ParseRecord(self.context), ValidateEvent(self.context), EnrichEvent(self.context, self.pii_key)]
+        if self.allowed_lateness is not None:
+            stages.append(LatenessGate(self.context, self.allowed_lateness))
         core = beam.ParDo(RunStages(stages)).with_output_types(RowBatch)
         outputs = batches | "ParseValidateEnrich" >> core.with_outputs(DEAD_LETTER_TAG, main="rows")
         return ProcessedEvents(outputs.rows, outputs[DEAD_LETTER_TAG])

@@ -1,0 +1,81 @@
+"""The streaming edge on Beam's TestStream: out-of-order and late events, re-sends, watermarks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import apache_beam as beam
+import orjson
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.util import assert_that, equal_to
+
+from beam_ecommerce.records import RawRecord
+from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
+from beam_ecommerce.transforms.dead_letter import original_payload
+from beam_ecommerce.transforms.streaming import DeduplicateStream
+from tests.samples import EVENT_TYPES, sample_event
+
+CONTEXT = RunContext("stream-test", "test")
+LATENESS = timedelta(hours=1)
+
+
+def _message(event_id: str, occurred_at: datetime, message_id: int) -> RawRecord:
+    event = sample_event(EVENT_TYPES[message_id % len(EVENT_TYPES)], event_id)
+    event["occurred_at"] = occurred_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return RawRecord(orjson.dumps(event), f"projects/p/subscriptions/s#{message_id}")
+
+
+def _run(stream: TestStream):
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    pipeline = TestPipeline(options=options)
+    processed = pipeline | stream | BatchRecords() | ProcessEvents(CONTEXT, "k", allowed_lateness=LATENESS)
+    rows = processed.rows | DeduplicateStream(horizon=2 * LATENESS)
+    return pipeline, rows, processed.dead_letters
+
+
+def test_each_event_id_lands_once_and_late_events_go_to_the_dead_letter():
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    first = _message("evt-00000001", now - timedelta(minutes=5), 1)
+    second = _message("evt-00000002", now - timedelta(minutes=1), 2)
+    out_of_order = _message("evt-00000003", now - timedelta(minutes=40), 3)
+    late = _message("evt-00000004", now - timedelta(hours=3), 4)
+    resend_first = first._replace(source="projects/p/subscriptions/s#5")
+    stream = (
+        TestStream()
+        .advance_watermark_to((now - timedelta(minutes=30)).timestamp())
+        .add_elements([first, second, first])  # a re-send inside one bundle
+        .advance_watermark_to((now - timedelta(minutes=2)).timestamp())
+        .add_elements([out_of_order, late, resend_first])  # behind the watermark, too late, re-sent
+        .advance_processing_time(5)
+        .advance_watermark_to_infinity()
+    )
+    pipeline, rows, dead_letters = _run(stream)
+    assert_that(
+        rows | beam.Map(lambda row: row["event_id"]),
+        equal_to(["evt-00000001", "evt-00000002", "evt-00000003"]),
+        label="one row per event id",
+    )
+    assert_that(
+        dead_letters | beam.Map(lambda d: (d["stage"], d["error_type"], d["event_id"], original_payload(d))),
+        equal_to([("late", "beyond_allowed_lateness", "evt-00000004", late.payload)]),
+        label="late events are dead letters with their payload",
+    )
+    pipeline.run()
+
+
+def test_rows_carry_their_event_time():
+    occurred_at = datetime(2026, 11, 3, 10, 0, tzinfo=timezone.utc)
+    recent = datetime.now(timezone.utc) - timedelta(minutes=1)
+    stream = TestStream().add_elements([_message("evt-00000009", recent, 1)]).advance_watermark_to_infinity()
+    pipeline, rows, _ = _run(stream)
+
+    class _Timestamp(beam.DoFn):
+        def process(self, row, timestamp=beam.DoFn.TimestampParam):
+            yield timestamp.micros == int(row["occurred_at"].timestamp() * 1_000_000)
+
+    assert_that(rows | beam.ParDo(_Timestamp()), equal_to([True]))
+    pipeline.run()
+    assert occurred_at.tzinfo is timezone.utc
