@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import apache_beam as beam
 import orjson
@@ -37,7 +37,7 @@ def _run(stream: TestStream):
 
 
 def test_each_event_id_lands_once_and_late_events_go_to_the_dead_letter():
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     first = _message("evt-00000001", now - timedelta(minutes=5), 1)
     second = _message("evt-00000002", now - timedelta(minutes=1), 2)
     out_of_order = _message("evt-00000003", now - timedelta(minutes=40), 3)
@@ -67,8 +67,8 @@ def test_each_event_id_lands_once_and_late_events_go_to_the_dead_letter():
 
 
 def test_rows_carry_their_event_time():
-    occurred_at = datetime(2026, 11, 3, 10, 0, tzinfo=timezone.utc)
-    recent = datetime.now(timezone.utc) - timedelta(minutes=1)
+    occurred_at = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
+    recent = datetime.now(UTC) - timedelta(minutes=1)
     stream = TestStream().add_elements([_message("evt-00000009", recent, 1)]).advance_watermark_to_infinity()
     pipeline, rows, _ = _run(stream)
 
@@ -78,4 +78,4 @@ def test_rows_carry_their_event_time():
 
     assert_that(rows | beam.ParDo(_Timestamp()), equal_to([True]))
     pipeline.run()
-    assert occurred_at.tzinfo is timezone.utc
+    assert occurred_at.tzinfo is UTC
