@@ -73,20 +73,26 @@ def _write(table: Table, spec: str) -> WriteToBigQuery:
 
 
 class BigQuerySink(WarehouseSink):
-    """The cloud sink: ``<project>:<dataset>.raw_events`` / ``.dead_letter`` plus JSONL dead-letter files."""
+    """The cloud sink: ``<project>:<dataset>.raw_events`` / ``.dead_letter`` plus JSONL dead-letter files.
 
-    def __init__(self, dataset: str, dead_letter_dir: str, context: RunContext) -> None:
+    A batch run hands it row batches and it deduplicates them; a stream hands it single
+    rows already deduplicated by ``DeduplicateStream`` (``streaming=True``), and its dead
+    letters go to the ``dead_letter`` table only.
+    """
+
+    def __init__(self, dataset: str, dead_letter_dir: str, context: RunContext, streaming: bool = False) -> None:
         self.dataset = dataset
         self.dead_letter_dir = dead_letter_dir
         self.context = context
+        self.streaming = streaming
 
     def table_spec(self, table: Table) -> str:
         return f"{self.dataset}.{table.name}"
 
     def write(self, rows, dead_letters):
+        distinct = rows if self.streaming else rows | "Deduplicate" >> DeduplicateEvents()
         result = (
-            rows
-            | "Deduplicate" >> DeduplicateEvents()
+            distinct
             | "CountOffered" >> beam.FlatMap(_count_offered)
             | "ToBigQueryRows" >> beam.Map(to_bigquery_row)
             | "WriteRawEvents" >> _write(RAW_EVENTS, self.table_spec(RAW_EVENTS))
@@ -95,7 +101,8 @@ class BigQuerySink(WarehouseSink):
             rejected_row_to_dead_letter, self.context
         )
         all_dead_letters = (dead_letters, rejected) | "AllDeadLetters" >> beam.Flatten()
-        all_dead_letters | "WriteDeadLetterFiles" >> WriteDeadLetterFiles(self.dead_letter_dir, self.context.run_id)
+        if not self.streaming:
+            all_dead_letters | "WriteDeadLetterFiles" >> WriteDeadLetterFiles(self.dead_letter_dir, self.context.run_id)
         dead_letter_result = all_dead_letters | "WriteDeadLetterTable" >> _write(
             DEAD_LETTER, self.table_spec(DEAD_LETTER)
         )

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import apache_beam as beam
 import duckdb
@@ -211,4 +213,61 @@ class DuckDBSink(WarehouseSink):
                 beam.pvalue.AsList(row_files),
                 beam.pvalue.AsList(dead_letter_files),
             )
+        )
+
+
+_ROW, _DEAD_LETTER = "row", "dead_letter"
+
+
+class _LoadMicroBatch(beam.DoFn):
+    """The stream's single writer: stages one micro-batch and loads it in one transaction."""
+
+    def __init__(self, warehouse: DuckDBWarehouse, run_id: str, staging_dir: str) -> None:
+        self.warehouse = warehouse
+        self.run_id = run_id
+        self.staging_dir = staging_dir
+
+    def process(self, keyed: tuple[str, list[tuple[str, Row]]]) -> Iterator[LoadReport]:
+        _, items = keyed
+        os.makedirs(self.staging_dir, exist_ok=True)
+        name = f"{self.staging_dir}/micro-{uuid.uuid4().hex}"
+        files = {_ROW: f"{name}-rows.jsonl", _DEAD_LETTER: f"{name}-dead-letters.jsonl"}
+        for kind, path in files.items():
+            with open(path, "wb") as staged:
+                staged.write(rows_to_jsonl([item for item_kind, item in items if item_kind == kind]) + b"\n")
+        try:
+            report = self.warehouse.load(self.run_id, [files[_ROW]], [files[_DEAD_LETTER]])
+        finally:
+            for path in files.values():
+                os.remove(path)
+        metrics.counter(metrics.ROWS_LOADED).inc(report.rows_loaded)
+        metrics.counter(metrics.DUPLICATES).inc(report.duplicates)
+        yield report
+
+
+class DuckDBStreamSink(WarehouseSink):
+    """The local sink of the stream: micro-batches of at most ``max_wait`` seconds, one writer.
+
+    DuckDB lets one process write a file; this sink routes every row and dead letter to
+    one key, so one DoFn instance writes, and it holds the file only while it loads a
+    micro-batch: readers (dbt, the dashboard) get in between loads.
+    """
+
+    def __init__(self, warehouse: DuckDBWarehouse, staging_dir: str, run_id: str, max_wait: float = 1.0) -> None:
+        self.warehouse = warehouse
+        self.staging_dir = staging_dir
+        self.run_id = run_id
+        self.max_wait = max_wait
+
+    def write(self, rows, dead_letters):
+        tagged = (
+            rows | "TagRows" >> beam.Map(lambda row: (_ROW, row)),
+            dead_letters | "TagDeadLetters" >> beam.Map(lambda row: (_DEAD_LETTER, row)),
+        ) | "Merge" >> beam.Flatten()
+        return (
+            tagged
+            | "ToWriter" >> beam.Map(lambda item: ("warehouse", item)).with_output_types(tuple[str, Any])
+            | "MicroBatches" >> beam.GroupIntoBatches(10_000, max_buffering_duration_secs=self.max_wait)
+            | "LoadMicroBatch"
+            >> beam.ParDo(_LoadMicroBatch(self.warehouse, self.run_id, f"{self.staging_dir}/run_id={self.run_id}"))
         )

@@ -1,0 +1,84 @@
+"""The streaming pipeline: Pub/Sub -> the transform core -> the warehouse, continuously."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from beam_ecommerce import __version__
+from beam_ecommerce.io.bigquery_warehouse import BigQuerySink
+from beam_ecommerce.io.duckdb_warehouse import DuckDBStreamSink, DuckDBWarehouse
+from beam_ecommerce.io.pubsub import ReadEventMessages
+from beam_ecommerce.io.warehouse import WarehouseSink
+from beam_ecommerce.pipelines.batch import OptionsError
+from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, new_run_id
+from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
+from beam_ecommerce.transforms.pii import resolve_pii_key
+from beam_ecommerce.transforms.streaming import DeduplicateStream
+
+
+class StreamingOptions(PipelineOptions):
+    """Options of the streaming pipeline: where messages come from, lateness and dedupe."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument("--input_subscription", default=None, help="projects/P/subscriptions/S to read.")
+        parser.add_argument(
+            "--input_topic", default=None, help="projects/P/topics/T to read (a temporary subscription)."
+        )
+        parser.add_argument(
+            "--allowed_lateness_seconds",
+            type=int,
+            default=3600,
+            help="Events arriving later than this after they occurred go to the dead letter (stage late).",
+        )
+        parser.add_argument(
+            "--dedupe_horizon_seconds",
+            type=int,
+            default=7200,
+            help="How long an event_id is remembered for dedupe (at least the allowed lateness).",
+        )
+        parser.add_argument(
+            "--sink_max_wait_seconds", type=float, default=1.0, help="Longest a row waits for its micro-batch (duckdb)."
+        )
+
+
+def stream_sink(source: EventSourceOptions, context: RunContext, max_wait: float) -> WarehouseSink:
+    """The stream's sink: micro-batches into the local DuckDB file, or streaming inserts into BigQuery."""
+    if source.sink == BIGQUERY:
+        if not source.bigquery_dataset:
+            raise OptionsError("--sink=bigquery needs --bigquery_dataset=PROJECT:DATASET")
+        return BigQuerySink(source.bigquery_dataset, source.dead_letter_dir, context, streaming=True)
+    staging_dir = source.staging_dir or os.path.join(os.path.dirname(os.path.abspath(source.duckdb_path)), "staging")
+    warehouse = DuckDBWarehouse(source.duckdb_path, source.duckdb_memory_limit)
+    warehouse.prepare()
+    return DuckDBStreamSink(warehouse, staging_dir, context.run_id, max_wait)
+
+
+def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]:
+    """The streaming pipeline for ``options``, not yet run, and the run it will be."""
+    source = options.view_as(EventSourceOptions)
+    stream = options.view_as(StreamingOptions)
+    if bool(stream.input_subscription) == bool(stream.input_topic):
+        raise OptionsError("give exactly one of --input_subscription or --input_topic")
+    if stream.dedupe_horizon_seconds < stream.allowed_lateness_seconds:
+        raise OptionsError("--dedupe_horizon_seconds must be at least --allowed_lateness_seconds")
+    options.view_as(StandardOptions).streaming = True
+    source.run_id = source.run_id or new_run_id()
+    context = RunContext(source.run_id, __version__)
+    sink = stream_sink(source, context, stream.sink_max_wait_seconds)
+    pipeline = beam.Pipeline(options=options)
+    batches = (
+        pipeline
+        | "ReadEventMessages" >> ReadEventMessages(stream.input_subscription, stream.input_topic)
+        | "Batch" >> BatchRecords(source.batch_size)
+    )
+    processed = batches | "ProcessEvents" >> ProcessEvents(
+        context, resolve_pii_key(source.pii_hash_key), timedelta(seconds=stream.allowed_lateness_seconds)
+    )
+    rows = processed.rows | "Deduplicate" >> DeduplicateStream(timedelta(seconds=stream.dedupe_horizon_seconds))
+    sink.write(rows, processed.dead_letters)
+    return pipeline, context
