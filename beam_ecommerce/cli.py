@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -68,6 +69,8 @@ def _generator_config(args: argparse.Namespace):
 def _cmd_generate(args: argparse.Namespace) -> int:
     from beam_ecommerce.generator import write_files
 
+    if args.pubsub_topic:
+        return _publish(args)
     output = f"gs://{args.gcs_bucket}/{args.gcs_prefix.strip('/')}" if args.gcs_bucket else args.output
     _refuse_to_mix(output, args.overwrite)
     started = time.perf_counter()
@@ -78,6 +81,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         f" {sum(manifest.invalid.values())} malformed) to {output} in {elapsed:.1f}s"
         f" ({manifest.records / max(elapsed, 1e-9):,.0f} records/s)"
     )
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from beam_ecommerce.generator.publish import publish_events
+
+    if not re.fullmatch(r"projects/[^/]+/topics/[^/]{3,}", args.pubsub_topic):
+        raise UserError(f"--pubsub-topic must look like projects/PROJECT/topics/TOPIC, not {args.pubsub_topic!r}")
+    started = time.perf_counter()
+    try:
+        kinds = publish_events(_generator_config(args), args.pubsub_topic, args.rate)
+    except Exception as error:  # noqa: BLE001 - the client's errors (no topic, no credentials) are the user's to fix
+        raise UserError(f"cannot publish to {args.pubsub_topic}: {type(error).__name__}: {error}") from None
+    elapsed = time.perf_counter() - started
+    print(f"published {sum(kinds.values())} messages {dict(sorted(kinds.items()))} in {elapsed:.1f}s")
     return 0
 
 
@@ -133,6 +151,50 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 0 if summary.reconciles else 1
 
 
+LOCAL_PROJECT = "local-shop"
+
+
+def _cmd_stream(args: argparse.Namespace) -> int:
+    from beam_ecommerce.io.pubsub_emulator import (
+        create_topic_and_subscription,
+        emulator_missing_reason,
+        pubsub_emulator,
+    )
+
+    options = [f"--{dest}={getattr(args, dest)}" for dest in args.pipeline_dests if getattr(args, dest) is not None]
+    if not args.emulator:
+        return _run_stream(options + args.pipeline_args, args.duration)
+    if reason := emulator_missing_reason():
+        raise UserError(reason)
+    with pubsub_emulator(LOCAL_PROJECT) as host:
+        topic, subscription = create_topic_and_subscription(LOCAL_PROJECT, "events", "events-stream")
+        print(f"Pub/Sub emulator on {host}; publish events with:")
+        print(f"  PUBSUB_EMULATOR_HOST={host} {_PROG} generate --pubsub-topic {topic} --rate 1000")
+        print("streaming into the warehouse; Ctrl-C drains and stops")
+        return _run_stream(options + args.pipeline_args + [f"--input_subscription={subscription}"], args.duration)
+
+
+def _run_stream(pipeline_args: list[str], duration: float | None) -> int:
+    from beam_ecommerce.io.duckdb_warehouse import WarehouseError
+    from beam_ecommerce.pipelines import streaming
+
+    try:
+        landed = streaming.run(pipeline_args, duration=duration)
+    except (streaming.OptionsError, WarehouseError) as error:
+        raise UserError(str(error)) from None
+    if landed is not None:
+        print(f"stream run {landed.run_id} landed {stream_line(landed)}")
+    return 0
+
+
+def stream_line(landed) -> str:
+    accounted = landed.rows_loaded + landed.dead_letters + landed.duplicates
+    return (
+        f"{accounted} records: {landed.rows_loaded} loaded + {landed.dead_letters} dead letters"
+        f" + {landed.duplicates} duplicates absorbed"
+    )
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from beam_ecommerce.generator import write_files
     from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
@@ -144,10 +206,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for previous in (landing, dead_letter_dir, warehouse_path):
         _remove(previous)
     started = time.perf_counter()
-    print(f"1/2 generating {args.num_events:,} events into {landing}")
+    legs = 2 if args.no_stream else 3
+    print(f"1/{legs} generating {args.num_events:,} events into {landing}")
     manifest = write_files(_generator_config(args), landing, args.format, compress=args.gzip, progress=not args.quiet)
     generated = time.perf_counter()
-    print(f"2/2 running the batch pipeline into {warehouse_path}")
+    print(f"2/{legs} running the batch pipeline into {warehouse_path}")
     summary = _run_batch(
         [
             f"--input={landing}/events-*",
@@ -173,7 +236,30 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     print(f"warehouse:    {warehouse_path}  (DuckDB tables raw_events, dead_letter, pipeline_runs)")
     print(f"dead letters: {dead_letter_dir}/run_id={summary.run_id}/ and table dead_letter")
-    return 0 if summary.reconciles else 1
+    streamed = True if args.no_stream else _demo_stream(args, warehouse_path)
+    return 0 if summary.reconciles and streamed else 1
+
+
+def _demo_stream(args: argparse.Namespace, warehouse_path: str) -> bool:
+    from beam_ecommerce.demo import run_stream_leg
+    from beam_ecommerce.generator import GeneratorConfig
+    from beam_ecommerce.io.pubsub_emulator import emulator_missing_reason
+
+    if reason := emulator_missing_reason():
+        print(f"\n3/3 streaming leg skipped: {reason}")
+        return True
+    config = GeneratorConfig(
+        num_events=args.stream_events,
+        seed=args.seed + 1,
+        invalid_rate=args.invalid_rate,
+        duplicate_rate=args.duplicate_rate,
+    )
+    print(f"\n3/3 streaming {config.num_events:,} events through the Pub/Sub emulator into the same warehouse")
+    leg = run_stream_leg(config, warehouse_path, args.stream_rate)
+    print(f"published {sum(leg.published.values())} messages; landed {stream_line(leg.landed)} in {leg.seconds:.1f}s")
+    verdict = "OK" if leg.reconciles else "MISMATCH"
+    print(f"stream reconciliation {verdict}: published = loaded + dead letters + duplicates")
+    return leg.reconciles
 
 
 def _remove(path: str) -> None:
@@ -195,6 +281,27 @@ def _batch_parser(subparsers, common: argparse.ArgumentParser) -> argparse.Argum
     )
     options = parser.add_argument_group("pipeline options (also the Flex Template's parameters)")
     for options_class in (BatchOptions, EventSourceOptions):
+        options_class._add_argparse_args(options)
+    parser.set_defaults(pipeline_dests=[action.dest for action in options._group_actions])
+    return parser
+
+
+def _stream_parser(subparsers, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from beam_ecommerce.pipelines.options import EventSourceOptions
+    from beam_ecommerce.pipelines.streaming import StreamingOptions
+
+    parser = subparsers.add_parser(
+        "stream",
+        parents=[common],
+        help="run the streaming pipeline from Pub/Sub",
+        description="Run the streaming pipeline: Pub/Sub -> parse, validate, enrich, dedupe -> warehouse + dead "
+        "letter, until Ctrl-C (or --duration). With --emulator it starts Google's Pub/Sub emulator locally "
+        f"(project {LOCAL_PROJECT}, topic events). Other Beam options are passed to Beam.",
+    )
+    parser.add_argument("--emulator", action="store_true", help="start a local Pub/Sub emulator and read from it")
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    options = parser.add_argument_group("pipeline options (also the Flex Template's parameters)")
+    for options_class in (StreamingOptions, EventSourceOptions):
         options_class._add_argparse_args(options)
     parser.set_defaults(pipeline_dests=[action.dest for action in options._group_actions])
     return parser
@@ -224,8 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--gcs-bucket", help="write to gs://BUCKET/PREFIX instead of --output")
     generate.add_argument("--gcs-prefix", default="landing", help="prefix inside --gcs-bucket (default landing)")
     generate.add_argument("--overwrite", action="store_true", help="replace event files already in the output")
+    generate.add_argument("--pubsub-topic", help="publish to projects/P/topics/T instead of writing files")
+    generate.add_argument("--rate", type=float, default=None, help="messages per second when publishing (default: max)")
 
     _batch_parser(subparsers, common)
+    _stream_parser(subparsers, common)
 
     demo = subparsers.add_parser(
         "demo",
@@ -238,13 +348,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_generator_arguments(demo, 100_000)
     demo.add_argument("--workdir", default="demo", help="where the demo writes everything (default ./demo)")
+    demo.add_argument("--no-stream", action="store_true", help="leave out the streaming leg")
+    demo.add_argument("--stream-events", type=_positive_int, default=1000, help="events the streaming leg publishes")
+    demo.add_argument("--stream-rate", type=float, default=None, help="messages/s the streaming leg publishes")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "batch":
+    if extra and args.command not in ("batch", "stream"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.pipeline_args = extra
     logging.basicConfig(
@@ -253,6 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands: dict[str, Callable[..., int]] = {
         "generate": _cmd_generate,
         "batch": _cmd_batch,
+        "stream": _cmd_stream,
         "demo": _cmd_demo,
     }
     try:

@@ -8,8 +8,9 @@ import duckdb
 import pytest
 
 from beam_ecommerce.cli import main
+from beam_ecommerce.io.pubsub_emulator import emulator_missing_reason
 
-COMMANDS = ["generate", "batch", "demo"]
+COMMANDS = ["generate", "batch", "stream", "demo"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -28,6 +29,8 @@ def test_every_command_has_help(command, capsys):
         (["generate", "--num-events", "0"], "must be positive"),
         (["generate", "--invalid-rate", "1.5"], "must be in [0, 1)"),
         (["demo", "--frobnicate"], "unrecognized arguments"),
+        (["stream"], "give exactly one of --input_subscription or --input_topic"),
+        (["generate", "--pubsub-topic", "events"], "must look like projects/PROJECT/topics/TOPIC"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -70,7 +73,18 @@ def test_generate_refuses_to_mix_data_sets_unless_told(tmp_path, capsys):
 def test_demo_reconciles_with_the_generators_own_counts(tmp_path):
     """The README's demo command, as a user runs it, on a small count."""
     run = subprocess.run(
-        [sys.executable, "-m", "beam_ecommerce.cli", "demo", "-q", "--num-events", "20000", "--workdir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "beam_ecommerce.cli",
+            "demo",
+            "-q",
+            "--no-stream",
+            "--num-events",
+            "20000",
+            "--workdir",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -96,10 +110,23 @@ def test_demo_reconciles_with_the_generators_own_counts(tmp_path):
 
 @pytest.mark.e2e
 def test_running_the_demo_twice_starts_from_scratch(tmp_path):
-    argv = ["demo", "-q", "--num-events", "3000", "--workdir", str(tmp_path)]
+    argv = ["demo", "-q", "--no-stream", "--num-events", "3000", "--workdir", str(tmp_path)]
     assert main(argv) == 0
-    assert main(argv[:3] + ["2000"] + argv[4:]) == 0
+    assert main(argv[:4] + ["2000"] + argv[5:]) == 0
     con = duckdb.connect(str(tmp_path / "warehouse" / "ecommerce.duckdb"), read_only=True)
     manifest = json.loads((tmp_path / "landing" / "_manifest.json").read_text())
     assert con.execute("SELECT count(*) FROM raw_events").fetchone()[0] == manifest["valid_events"]
     assert con.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0] == 1
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(emulator_missing_reason() is not None, reason=str(emulator_missing_reason()))
+def test_the_demo_streaming_leg_lands_every_published_message_once(tmp_path, capsys):
+    """The demo's third leg on the real Pub/Sub emulator."""
+    argv = ["demo", "-q", "--num-events", "2000", "--stream-events", "300", "--workdir", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "stream reconciliation OK" in out
+    con = duckdb.connect(str(tmp_path / "warehouse" / "ecommerce.duckdb"), read_only=True)
+    runs = con.execute("SELECT count(DISTINCT run_id) FROM pipeline_runs").fetchone()[0]
+    assert runs == 2, "the batch run and the stream run share the warehouse"

@@ -89,7 +89,7 @@ class BigQuerySink(WarehouseSink):
     def table_spec(self, table: Table) -> str:
         return f"{self.dataset}.{table.name}"
 
-    def write(self, rows, dead_letters):
+    def write(self, rows, dead_letters, duplicates=None):
         distinct = rows if self.streaming else rows | "Deduplicate" >> DeduplicateEvents()
         result = (
             distinct

@@ -113,13 +113,33 @@ class DuckDBWarehouse:
         finally:
             con.close()
 
+    def run_totals(self, run_id: str) -> LoadReport:
+        """What all loads of one run added up to (a stream loads many micro-batches)."""
+        con = self.connect(read_only=True)
+        try:
+            totals = con.execute(
+                """SELECT coalesce(sum(rows_offered), 0), coalesce(sum(rows_loaded), 0), coalesce(sum(duplicates), 0),
+                          coalesce(sum(dead_letters), 0), coalesce(sum(dead_letters_loaded), 0)
+                   FROM pipeline_runs WHERE run_id = ?""",
+                [run_id],
+            ).fetchone()
+        finally:
+            con.close()
+        return LoadReport(run_id, *(int(value) for value in totals))
+
     def create_tables(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(RAW_EVENTS.duckdb_ddl())
         con.execute(DEAD_LETTER.duckdb_ddl())
         con.execute(_PIPELINE_RUNS_DDL)
 
-    def load(self, run_id: str, row_files: list[str], dead_letter_files: list[str]) -> LoadReport:
-        """Loads one run's staged rows and dead letters in one transaction."""
+    def load(
+        self, run_id: str, row_files: list[str], dead_letter_files: list[str], absorbed_before: int = 0
+    ) -> LoadReport:
+        """Loads one run's staged rows and dead letters in one transaction.
+
+        ``absorbed_before`` counts duplicates already dropped upstream (by a stream's
+        dedupe); they are booked with the load's own.
+        """
         con = self.connect()
         try:
             con.execute("BEGIN TRANSACTION")
@@ -128,10 +148,11 @@ class DuckDBWarehouse:
             dead_letters, dead_letters_loaded = self._load(
                 con, DEAD_LETTER, "dead_letter_id", "timestamp", dead_letter_files
             )
-            report = LoadReport(run_id, offered, loaded, offered - loaded, dead_letters, dead_letters_loaded)
+            duplicates = offered - loaded + absorbed_before
+            report = LoadReport(run_id, offered, loaded, duplicates, dead_letters, dead_letters_loaded)
             con.execute(
                 "INSERT INTO pipeline_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [run_id, datetime.now(UTC), offered, loaded, offered - loaded, dead_letters, dead_letters_loaded],
+                [run_id, datetime.now(UTC), offered, loaded, duplicates, dead_letters, dead_letters_loaded],
             )
             con.execute("COMMIT")
             return report
@@ -195,7 +216,7 @@ class DuckDBSink(WarehouseSink):
         self.dead_letter_dir = dead_letter_dir
         self.run_id = run_id
 
-    def write(self, rows, dead_letters):
+    def write(self, rows, dead_letters, duplicates=None):
         run_staging_dir = f"{self.staging_dir.rstrip('/')}/run_id={self.run_id}"
         row_files = (
             rows
@@ -216,7 +237,7 @@ class DuckDBSink(WarehouseSink):
         )
 
 
-_ROW, _DEAD_LETTER = "row", "dead_letter"
+_ROW, _DEAD_LETTER, _DUPLICATE = "row", "dead_letter", "duplicate"
 
 
 class _LoadMicroBatch(beam.DoFn):
@@ -235,8 +256,9 @@ class _LoadMicroBatch(beam.DoFn):
         for kind, path in files.items():
             with open(path, "wb") as staged:
                 staged.write(rows_to_jsonl([item for item_kind, item in items if item_kind == kind]) + b"\n")
+        absorbed = sum(kind == _DUPLICATE for kind, _ in items)
         try:
-            report = self.warehouse.load(self.run_id, [files[_ROW]], [files[_DEAD_LETTER]])
+            report = self.warehouse.load(self.run_id, [files[_ROW]], [files[_DEAD_LETTER]], absorbed)
         finally:
             for path in files.values():
                 os.remove(path)
@@ -259,11 +281,14 @@ class DuckDBStreamSink(WarehouseSink):
         self.run_id = run_id
         self.max_wait = max_wait
 
-    def write(self, rows, dead_letters):
-        tagged = (
+    def write(self, rows, dead_letters, duplicates=None):
+        parts = [
             rows | "TagRows" >> beam.Map(lambda row: (_ROW, row)),
             dead_letters | "TagDeadLetters" >> beam.Map(lambda row: (_DEAD_LETTER, row)),
-        ) | "Merge" >> beam.Flatten()
+        ]
+        if duplicates is not None:
+            parts.append(duplicates | "TagDuplicates" >> beam.Map(lambda row: (_DUPLICATE, row["event_id"])))
+        tagged = tuple(parts) | "Merge" >> beam.Flatten()
         return (
             tagged
             | "ToWriter" >> beam.Map(lambda item: ("warehouse", item)).with_output_types(tuple[str, Any])

@@ -17,5 +17,11 @@ class WarehouseSink(abc.ABC):
     """
 
     @abc.abstractmethod
-    def write(self, rows: beam.PCollection, dead_letters: beam.PCollection) -> beam.PCollection:
-        """Lands batches of rows and single dead-letter rows; returns the sink's load reports."""
+    def write(
+        self, rows: beam.PCollection, dead_letters: beam.PCollection, duplicates: beam.PCollection | None = None
+    ) -> beam.PCollection:
+        """Lands rows and dead-letter rows; returns the sink's load reports.
+
+        ``duplicates`` are rows a stream's dedupe absorbed before the sink: a sink that
+        keeps books on its loads counts them there.
+        """

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from datetime import timedelta
 
 import apache_beam as beam
@@ -10,7 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from beam_ecommerce import __version__
 from beam_ecommerce.io.bigquery_warehouse import BigQuerySink
-from beam_ecommerce.io.duckdb_warehouse import DuckDBStreamSink, DuckDBWarehouse
+from beam_ecommerce.io.duckdb_warehouse import DuckDBStreamSink, DuckDBWarehouse, LoadReport
 from beam_ecommerce.io.pubsub import ReadEventMessages
 from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.pipelines.batch import OptionsError
@@ -79,6 +81,37 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
     processed = batches | "ProcessEvents" >> ProcessEvents(
         context, resolve_pii_key(source.pii_hash_key), timedelta(seconds=stream.allowed_lateness_seconds)
     )
-    rows = processed.rows | "Deduplicate" >> DeduplicateStream(timedelta(seconds=stream.dedupe_horizon_seconds))
-    sink.write(rows, processed.dead_letters)
+    distinct = processed.rows | "Deduplicate" >> DeduplicateStream(timedelta(seconds=stream.dedupe_horizon_seconds))
+    sink.write(distinct.rows, processed.dead_letters, distinct.duplicates)
     return pipeline, context
+
+
+def run(argv: list[str], stop: threading.Event | None = None, duration: float | None = None) -> LoadReport | None:
+    """Runs the stream until ``stop`` is set, ``duration`` seconds pass or Ctrl-C, then drains it.
+
+    Returns what the run landed in the local warehouse, read back from its books (Beam's
+    local streaming runner does not report final metrics after a cancel); ``None`` when
+    the job runs remotely (Dataflow keeps it running) or writes to BigQuery.
+
+    Draining waits for the sink's micro-batches to flush before cancelling. Beam's local
+    Pub/Sub reader acknowledges messages as it pulls them, so a message pulled in the
+    last instant before the cancel can be lost locally; on Dataflow, drain the job
+    (``gcloud dataflow jobs drain``), which finishes all in-flight work.
+    """
+    options = PipelineOptions(argv)
+    pipeline, context = build_pipeline(options)
+    result = pipeline.run()
+    if options.view_as(StandardOptions).runner not in (None, "DirectRunner", "BundleBasedDirectRunner"):
+        return None
+    stop = stop or threading.Event()
+    try:
+        stop.wait(duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        time.sleep(2 * options.view_as(StreamingOptions).sink_max_wait_seconds + 1)
+        result.cancel()
+    source = options.view_as(EventSourceOptions)
+    if source.sink == BIGQUERY:
+        return None
+    return DuckDBWarehouse(source.duckdb_path).run_totals(context.run_id)

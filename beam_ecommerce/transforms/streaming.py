@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import apache_beam as beam
+from apache_beam import pvalue
 from apache_beam.coders import BooleanCoder
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
@@ -26,6 +27,7 @@ from beam_ecommerce.records import Event, Row, RowBatch
 from beam_ecommerce.transforms.dead_letter import RecordError, RouteBatch, RunContext
 
 LATE = "late"
+DUPLICATES = "duplicates"
 
 
 class LatenessGate(RouteBatch):
@@ -53,7 +55,7 @@ def stamp_event_time(rows: RowBatch) -> Iterator[beam.window.TimestampedValue]:
 
 
 class DropRepeatedEventIds(beam.DoFn):
-    """Keyed by ``event_id``: passes the first row, counts and drops the rest until the state expires."""
+    """Keyed by ``event_id``: passes the first row; the rest go to ``duplicates`` until the state expires."""
 
     SEEN = ReadModifyWriteStateSpec("seen", BooleanCoder())
     EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
@@ -70,6 +72,7 @@ class DropRepeatedEventIds(beam.DoFn):
     ) -> Iterator[Row]:
         if seen.read():
             metrics.counter(metrics.DUPLICATES).inc()
+            yield pvalue.TaggedOutput(DUPLICATES, keyed[1])
             return
         seen.write(True)
         expiry.set(Timestamp.of(timestamp) + self.horizon.total_seconds())
@@ -81,7 +84,10 @@ class DropRepeatedEventIds(beam.DoFn):
 
 
 class DeduplicateStream(beam.PTransform):
-    """Row batches -> single rows in event time, one per ``event_id`` within ``horizon``."""
+    """Row batches -> single rows in event time, one per ``event_id`` within ``horizon``.
+
+    Returns the ``rows`` and the ``duplicates`` it absorbed, so that a sink can count them.
+    """
 
     def __init__(self, horizon: timedelta) -> None:
         super().__init__()
@@ -92,5 +98,5 @@ class DeduplicateStream(beam.PTransform):
             row_batches
             | "StampEventTime" >> beam.FlatMap(stamp_event_time)
             | "KeyByEventId" >> beam.Map(lambda row: (row["event_id"], row)).with_output_types(tuple[str, Any])
-            | "DropRepeats" >> beam.ParDo(DropRepeatedEventIds(self.horizon))
+            | "DropRepeats" >> beam.ParDo(DropRepeatedEventIds(self.horizon)).with_outputs(DUPLICATES, main="rows")
         )

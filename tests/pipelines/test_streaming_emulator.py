@@ -9,8 +9,8 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_ecommerce.generator import GeneratorConfig, generate_events
+from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, emulator_missing_reason, pubsub_emulator
 from beam_ecommerce.pipelines import streaming
-from tests.pubsub_emulator import emulator_missing_reason, pubsub_emulator
 
 PROJECT = "beam-ecommerce-test"
 pytestmark = [
@@ -38,11 +38,8 @@ def test_published_events_land_exactly_once_and_bad_ones_in_the_dead_letter(tmp_
     malformed = sum(r.kind not in ("valid", "duplicate") for r in records)
     assert valid and malformed and any(r.kind == "duplicate" for r in records)
     with pubsub_emulator(PROJECT):
-        publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-        topic = publisher.topic_path(PROJECT, "events")
-        subscription = subscriber.subscription_path(PROJECT, "events-stream")
-        publisher.create_topic(name=topic)
-        subscriber.create_subscription(name=subscription, topic=topic)
+        topic, subscription = create_topic_and_subscription(PROJECT, "events", "events-stream")
+        publisher = pubsub_v1.PublisherClient()
         for record in records:
             publisher.publish(topic, record.payload, kind=record.kind)
         warehouse = str(tmp_path / "w.duckdb")

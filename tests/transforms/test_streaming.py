@@ -33,7 +33,7 @@ def _run(stream: TestStream):
     pipeline = TestPipeline(options=options)
     processed = pipeline | stream | BatchRecords() | ProcessEvents(CONTEXT, "k", allowed_lateness=LATENESS)
     rows = processed.rows | DeduplicateStream(horizon=2 * LATENESS)
-    return pipeline, rows, processed.dead_letters
+    return pipeline, rows.rows, processed.dead_letters
 
 
 def test_each_event_id_lands_once_and_late_events_go_to_the_dead_letter():

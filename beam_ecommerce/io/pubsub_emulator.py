@@ -1,4 +1,8 @@
-"""Google's Pub/Sub emulator as a test fixture: started on a free loopback port, stopped with its process group."""
+"""Google's Pub/Sub emulator, the local stand-in for Pub/Sub: started on a free loopback port.
+
+``gcloud`` starts a Java server and leaves it running when it is killed, so the
+emulator gets its own process group and the whole group is stopped.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,18 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def create_topic_and_subscription(project: str, topic: str, subscription: str) -> tuple[str, str]:
+    """Creates ``topic`` and ``subscription`` on the emulator; returns their full paths."""
+    from google.cloud import pubsub_v1
+
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    topic_path = publisher.topic_path(project, topic)
+    subscription_path = subscriber.subscription_path(project, subscription)
+    publisher.create_topic(name=topic_path)
+    subscriber.create_subscription(name=subscription_path, topic=topic_path)
+    return topic_path, subscription_path
 
 
 @contextmanager
