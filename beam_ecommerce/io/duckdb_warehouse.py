@@ -114,8 +114,12 @@ class DuckDBWarehouse:
             con.close()
 
     def run_totals(self, run_id: str) -> LoadReport:
-        """What all loads of one run added up to (a stream loads many micro-batches)."""
-        con = self.connect(read_only=True)
+        """What all loads of one run added up to (a stream loads many micro-batches).
+
+        Opens the file as the stream's writer does: DuckDB refuses a read-only connection
+        in a process that already holds a read-write one, and the demo reads while it streams.
+        """
+        con = self.connect()
         try:
             totals = con.execute(
                 """SELECT coalesce(sum(rows_offered), 0), coalesce(sum(rows_loaded), 0), coalesce(sum(duplicates), 0),
