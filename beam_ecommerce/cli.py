@@ -269,39 +269,13 @@ def _remove(path: str) -> None:
         os.remove(path)
 
 
-def _batch_parser(subparsers, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from beam_ecommerce.pipelines.options import BatchOptions, EventSourceOptions
-
-    parser = subparsers.add_parser(
-        "batch",
-        parents=[common],
-        help="run the batch pipeline over event files",
-        description="Run the batch pipeline: files -> parse, validate, enrich -> warehouse + dead letter. "
-        "Any other Beam option (--runner, --project, --region, --temp_location, ...) is passed to Beam.",
-    )
+def _pipeline_parser(
+    subparsers, common, name: str, summary: str, description: str, option_classes
+) -> argparse.ArgumentParser:
+    """A command whose options are a pipeline's options (the names its Flex Template takes)."""
+    parser = subparsers.add_parser(name, parents=[common], help=summary, description=description)
     options = parser.add_argument_group("pipeline options (also the Flex Template's parameters)")
-    for options_class in (BatchOptions, EventSourceOptions):
-        options_class._add_argparse_args(options)
-    parser.set_defaults(pipeline_dests=[action.dest for action in options._group_actions])
-    return parser
-
-
-def _stream_parser(subparsers, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from beam_ecommerce.pipelines.options import EventSourceOptions
-    from beam_ecommerce.pipelines.streaming import StreamingOptions
-
-    parser = subparsers.add_parser(
-        "stream",
-        parents=[common],
-        help="run the streaming pipeline from Pub/Sub",
-        description="Run the streaming pipeline: Pub/Sub -> parse, validate, enrich, dedupe -> warehouse + dead "
-        "letter, until Ctrl-C (or --duration). With --emulator it starts Google's Pub/Sub emulator locally "
-        f"(project {LOCAL_PROJECT}, topic events). Other Beam options are passed to Beam.",
-    )
-    parser.add_argument("--emulator", action="store_true", help="start a local Pub/Sub emulator and read from it")
-    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    options = parser.add_argument_group("pipeline options (also the Flex Template's parameters)")
-    for options_class in (StreamingOptions, EventSourceOptions):
+    for options_class in option_classes:
         options_class._add_argparse_args(options)
     parser.set_defaults(pipeline_dests=[action.dest for action in options._group_actions])
     return parser
@@ -334,8 +308,30 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--pubsub-topic", help="publish to projects/P/topics/T instead of writing files")
     generate.add_argument("--rate", type=float, default=None, help="messages per second when publishing (default: max)")
 
-    _batch_parser(subparsers, common)
-    _stream_parser(subparsers, common)
+    from beam_ecommerce.pipelines.options import BatchOptions, EventSourceOptions
+    from beam_ecommerce.pipelines.streaming import StreamingOptions
+
+    _pipeline_parser(
+        subparsers,
+        common,
+        "batch",
+        "run the batch pipeline over event files",
+        "Run the batch pipeline: files -> parse, validate, enrich -> warehouse + dead letter. "
+        "Any other Beam option (--runner, --project, --region, --temp_location, ...) is passed to Beam.",
+        (BatchOptions, EventSourceOptions),
+    )
+    stream = _pipeline_parser(
+        subparsers,
+        common,
+        "stream",
+        "run the streaming pipeline from Pub/Sub",
+        "Run the streaming pipeline: Pub/Sub -> parse, validate, enrich, dedupe -> warehouse + dead "
+        "letter, until Ctrl-C (or --duration). With --emulator it starts Google's Pub/Sub emulator locally "
+        f"(project {LOCAL_PROJECT}, topic events). Other Beam options are passed to Beam.",
+        (StreamingOptions, EventSourceOptions),
+    )
+    stream.add_argument("--emulator", action="store_true", help="start a local Pub/Sub emulator and read from it")
+    stream.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
 
     demo = subparsers.add_parser(
         "demo",

@@ -141,14 +141,14 @@ def _event_columns() -> tuple[Column, ...]:
 _SOURCE = Column("source", "STRING", "REQUIRED", "Where the record came from: file URI and line, or Pub/Sub message.")
 _PIPELINE_VERSION = Column("pipeline_version", "STRING", "REQUIRED", "Version of beam-ecommerce that wrote the row.")
 _RUN_ID = Column("run_id", "STRING", "REQUIRED", "Pipeline run that wrote the row.")
+# Where a row or dead letter came from and which run wrote it: the same columns in both tables.
+_LINEAGE = (_SOURCE, _PIPELINE_VERSION, _RUN_ID)
 
 _DERIVED_COLUMNS = (
     Column("event_date", "DATE", "REQUIRED", "UTC date of occurred_at; the partitioning column."),
     Column("revenue", "FLOAT64", "NULLABLE", "Gross value of the order lines (order_placed only)."),
     Column("ingested_at", "TIMESTAMP", "REQUIRED", "When the pipeline processed the event."),
-    _SOURCE,
-    _PIPELINE_VERSION,
-    _RUN_ID,
+    *_LINEAGE,
 )
 
 
@@ -186,9 +186,7 @@ DEAD_LETTER = Table(
         Column("error_type", "STRING", "REQUIRED", "Machine-readable reason, e.g. invalid_json, schema_violation."),
         Column("event_id", "STRING", "NULLABLE", "The event id, when the payload got far enough to have one."),
         Column("event_type", "STRING", "NULLABLE", "The event type, when known."),
-        _SOURCE,
-        _PIPELINE_VERSION,
-        _RUN_ID,
+        *_LINEAGE,
     ),
     partition_field="timestamp",
     cluster_fields=("stage", "error_type"),
