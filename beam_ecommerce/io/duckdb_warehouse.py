@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -32,6 +33,8 @@ from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
 from beam_ecommerce.schemas.tables import Table
 
 _LOGGER = logging.getLogger(__name__)
+
+LOCK_WAIT_SECONDS = 10.0
 
 _PIPELINE_RUNS_DDL = """
 CREATE TABLE IF NOT EXISTS pipeline_runs (
@@ -93,15 +96,23 @@ class DuckDBWarehouse:
         self.path = path
         self.memory_limit = memory_limit
 
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    def connect(self, read_only: bool = False, wait_for_lock: float = 0.0) -> duckdb.DuckDBPyConnection:
+        """A connection; waits up to ``wait_for_lock`` seconds while another process holds the file."""
         if read_only and not os.path.exists(self.path):
             raise WarehouseError(f"no warehouse at {self.path}: run `beam-ecommerce batch` or `demo` first")
-        try:
-            if not read_only:
-                os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            con = duckdb.connect(self.path, read_only=read_only)
-        except (duckdb.IOException, duckdb.InvalidInputException, OSError) as error:
-            raise WarehouseError(f"cannot open warehouse {self.path}: {error}") from None
+        if not read_only:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        deadline = time.monotonic() + wait_for_lock
+        while True:
+            try:
+                con = duckdb.connect(self.path, read_only=read_only)
+                break
+            except (duckdb.IOException, duckdb.ConnectionException) as error:
+                if "lock" not in str(error).lower() or time.monotonic() >= deadline:
+                    raise WarehouseError(f"cannot open warehouse {self.path}: {error}") from None
+                time.sleep(0.05)
+            except (duckdb.InvalidInputException, OSError) as error:
+                raise WarehouseError(f"cannot open warehouse {self.path}: {error}") from None
         con.execute(f"SET memory_limit = '{self.memory_limit}'")
         return con
 
@@ -142,9 +153,10 @@ class DuckDBWarehouse:
         """Loads one run's staged rows and dead letters in one transaction.
 
         ``absorbed_before`` counts duplicates already dropped upstream (by a stream's
-        dedupe); they are booked with the load's own.
+        dedupe); they are booked with the load's own. A reader in another process that
+        holds the file delays the load by up to ``LOCK_WAIT_SECONDS``.
         """
-        con = self.connect()
+        con = self.connect(wait_for_lock=LOCK_WAIT_SECONDS)
         try:
             con.execute("BEGIN TRANSACTION")
             self.create_tables(con)
@@ -244,23 +256,35 @@ class DuckDBSink(WarehouseSink):
 _ROW, _DEAD_LETTER, _DUPLICATE = "row", "dead_letter", "duplicate"
 
 
-class _LoadMicroBatch(beam.DoFn):
-    """The stream's single writer: stages one micro-batch and loads it in one transaction."""
+class _LoadEachBundle(beam.DoFn):
+    """Loads what one bundle of the stream carries, in one transaction, when the bundle ends.
+
+    A bundle is the unit Beam commits, so nothing waits for a timer: on the local runner
+    a buffer of its own (``GroupIntoBatches``) held the last rows of a quiet stream for
+    half a minute.
+    """
 
     def __init__(self, warehouse: DuckDBWarehouse, run_id: str, staging_dir: str) -> None:
         self.warehouse = warehouse
         self.run_id = run_id
         self.staging_dir = staging_dir
 
-    def process(self, keyed: tuple[str, list[tuple[str, Row]]]) -> Iterator[LoadReport]:
-        _, items = keyed
+    def start_bundle(self) -> None:
+        self._items: list[tuple[str, Any]] = []
+
+    def process(self, item: tuple[str, Any]) -> None:
+        self._items.append(item)
+
+    def finish_bundle(self) -> None:
+        if not self._items:
+            return
         os.makedirs(self.staging_dir, exist_ok=True)
-        name = f"{self.staging_dir}/micro-{uuid.uuid4().hex}"
+        name = f"{self.staging_dir}/bundle-{uuid.uuid4().hex}"
         files = {_ROW: f"{name}-rows.jsonl", _DEAD_LETTER: f"{name}-dead-letters.jsonl"}
         for kind, path in files.items():
             with open(path, "wb") as staged:
-                staged.write(rows_to_jsonl([item for item_kind, item in items if item_kind == kind]) + b"\n")
-        absorbed = sum(kind == _DUPLICATE for kind, _ in items)
+                staged.write(rows_to_jsonl([item for item_kind, item in self._items if item_kind == kind]) + b"\n")
+        absorbed = sum(kind == _DUPLICATE for kind, _ in self._items)
         try:
             report = self.warehouse.load(self.run_id, [files[_ROW]], [files[_DEAD_LETTER]], absorbed)
         finally:
@@ -268,22 +292,22 @@ class _LoadMicroBatch(beam.DoFn):
                 os.remove(path)
         metrics.counter(metrics.ROWS_LOADED).inc(report.rows_loaded)
         metrics.counter(metrics.DUPLICATES).inc(report.duplicates)
-        yield report
+        self._items = []
 
 
 class DuckDBStreamSink(WarehouseSink):
-    """The local sink of the stream: micro-batches of at most ``max_wait`` seconds, one writer.
+    """The local sink of the stream: each bundle's rows, duplicates and dead letters in one load.
 
-    DuckDB lets one process write a file; this sink routes every row and dead letter to
-    one key, so one DoFn instance writes, and it holds the file only while it loads a
-    micro-batch: readers (dbt, the dashboard) get in between loads.
+    DuckDB lets one process write a file. The stream's loads all run in the pipeline's
+    process and hold the file only while they load, so other processes (dbt, the
+    dashboard) can read between loads; the loads' anti join on ``event_id`` keeps a
+    redelivered message from landing twice.
     """
 
-    def __init__(self, warehouse: DuckDBWarehouse, staging_dir: str, run_id: str, max_wait: float = 1.0) -> None:
+    def __init__(self, warehouse: DuckDBWarehouse, staging_dir: str, run_id: str) -> None:
         self.warehouse = warehouse
         self.staging_dir = staging_dir
         self.run_id = run_id
-        self.max_wait = max_wait
 
     def write(self, rows, dead_letters, duplicates=None):
         parts = [
@@ -292,11 +316,9 @@ class DuckDBStreamSink(WarehouseSink):
         ]
         if duplicates is not None:
             parts.append(duplicates | "TagDuplicates" >> beam.Map(lambda row: (_DUPLICATE, row["event_id"])))
-        tagged = tuple(parts) | "Merge" >> beam.Flatten()
+        staging_dir = f"{self.staging_dir}/run_id={self.run_id}"
         return (
-            tagged
-            | "ToWriter" >> beam.Map(lambda item: ("warehouse", item)).with_output_types(tuple[str, Any])
-            | "MicroBatches" >> beam.GroupIntoBatches(10_000, max_buffering_duration_secs=self.max_wait)
-            | "LoadMicroBatch"
-            >> beam.ParDo(_LoadMicroBatch(self.warehouse, self.run_id, f"{self.staging_dir}/run_id={self.run_id}"))
+            tuple(parts)
+            | "Merge" >> beam.Flatten()
+            | "LoadEachBundle" >> beam.ParDo(_LoadEachBundle(self.warehouse, self.run_id, staging_dir))
         )

@@ -21,6 +21,9 @@ from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.pii import resolve_pii_key
 from beam_ecommerce.transforms.streaming import DeduplicateStream
 
+# Bundles on the local runner finish well within this.
+_DRAIN_SECONDS = 2.0
+
 
 class StreamingOptions(PipelineOptions):
     """Options of the streaming pipeline: where messages come from, lateness and dedupe."""
@@ -43,13 +46,10 @@ class StreamingOptions(PipelineOptions):
             default=7200,
             help="How long an event_id is remembered for dedupe (at least the allowed lateness).",
         )
-        parser.add_argument(
-            "--sink_max_wait_seconds", type=float, default=1.0, help="Longest a row waits for its micro-batch (duckdb)."
-        )
 
 
-def stream_sink(source: EventSourceOptions, context: RunContext, max_wait: float) -> WarehouseSink:
-    """The stream's sink: micro-batches into the local DuckDB file, or streaming inserts into BigQuery."""
+def stream_sink(source: EventSourceOptions, context: RunContext) -> WarehouseSink:
+    """The stream's sink: a load per bundle into the local DuckDB file, or streaming inserts into BigQuery."""
     if source.sink == BIGQUERY:
         if not source.bigquery_dataset:
             raise OptionsError("--sink=bigquery needs --bigquery_dataset=PROJECT:DATASET")
@@ -57,7 +57,7 @@ def stream_sink(source: EventSourceOptions, context: RunContext, max_wait: float
     staging_dir = source.staging_dir or os.path.join(os.path.dirname(os.path.abspath(source.duckdb_path)), "staging")
     warehouse = DuckDBWarehouse(source.duckdb_path, source.duckdb_memory_limit)
     warehouse.prepare()
-    return DuckDBStreamSink(warehouse, staging_dir, context.run_id, max_wait)
+    return DuckDBStreamSink(warehouse, staging_dir, context.run_id)
 
 
 def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]:
@@ -71,7 +71,7 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
     options.view_as(StandardOptions).streaming = True
     source.run_id = source.run_id or new_run_id()
     context = RunContext(source.run_id, __version__)
-    sink = stream_sink(source, context, stream.sink_max_wait_seconds)
+    sink = stream_sink(source, context)
     pipeline = beam.Pipeline(options=options)
     batches = (
         pipeline
@@ -93,7 +93,7 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
     local streaming runner does not report final metrics after a cancel); ``None`` when
     the job runs remotely (Dataflow keeps it running) or writes to BigQuery.
 
-    Draining waits for the sink's micro-batches to flush before cancelling. Beam's local
+    Draining gives the bundles in flight time to finish before cancelling. Beam's local
     Pub/Sub reader acknowledges messages as it pulls them, so a message pulled in the
     last instant before the cancel can be lost locally; on Dataflow, drain the job
     (``gcloud dataflow jobs drain``), which finishes all in-flight work.
@@ -109,7 +109,7 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
     except KeyboardInterrupt:
         pass
     finally:
-        time.sleep(2 * options.view_as(StreamingOptions).sink_max_wait_seconds + 1)
+        time.sleep(_DRAIN_SECONDS)
         result.cancel()
     source = options.view_as(EventSourceOptions)
     if source.sink == BIGQUERY:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-import duckdb
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_ecommerce.generator import GeneratorConfig, generate_events
+from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
 from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, emulator_missing_reason, pubsub_emulator
 from beam_ecommerce.pipelines import streaming
 
@@ -19,11 +19,9 @@ pytestmark = [
 ]
 
 
-def _counts(path: str) -> tuple[int, int] | None:
-    try:
-        con = duckdb.connect(path, read_only=True)
-    except duckdb.Error:
-        return None  # the stream's writer holds the file for a moment
+def _counts(path: str) -> tuple[int, int]:
+    # Read-write, as the stream's writer in this same process opens it (DuckDB refuses a mix).
+    con = DuckDBWarehouse(path).connect()
     try:
         return con.execute("SELECT (SELECT count(*) FROM raw_events), (SELECT count(*) FROM dead_letter)").fetchone()
     finally:
