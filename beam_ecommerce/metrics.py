@@ -7,7 +7,6 @@ from apache_beam.metrics import Metrics
 NAMESPACE = "beam_ecommerce"
 
 RECORDS_IN = "records_in"
-ROWS_VALID = "enrich_out"  # what the last stage of the core lets through
 DEAD_LETTERS = "dead_letters"
 ROWS_LOADED = "rows_loaded"
 DUPLICATES = "duplicates"
