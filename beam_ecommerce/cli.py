@@ -188,9 +188,8 @@ def _run_stream(pipeline_args: list[str], duration: float | None) -> int:
 
 
 def stream_line(landed) -> str:
-    accounted = landed.rows_loaded + landed.dead_letters + landed.duplicates
     return (
-        f"{accounted} records: {landed.rows_loaded} loaded + {landed.dead_letters} dead letters"
+        f"{landed.accounted} records: {landed.rows_loaded} loaded + {landed.dead_letters} dead letters"
         f" + {landed.duplicates} duplicates absorbed"
     )
 

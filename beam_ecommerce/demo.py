@@ -27,8 +27,7 @@ class StreamLeg:
 
     @property
     def reconciles(self) -> bool:
-        landed = self.landed.rows_loaded + self.landed.dead_letters + self.landed.duplicates
-        return landed == sum(self.published.values())
+        return self.landed.accounted == sum(self.published.values())
 
 
 def _accounted(warehouse: DuckDBWarehouse, run_id: str) -> int:
@@ -36,7 +35,7 @@ def _accounted(warehouse: DuckDBWarehouse, run_id: str) -> int:
         totals = warehouse.run_totals(run_id)
     except WarehouseError:
         return -1  # the stream's writer holds the file for a moment
-    return totals.rows_loaded + totals.dead_letters + totals.duplicates
+    return totals.accounted
 
 
 def run_stream_leg(config: GeneratorConfig, warehouse_path: str, rate: float | None, timeout: float = 120) -> StreamLeg:

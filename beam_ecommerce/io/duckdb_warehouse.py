@@ -59,6 +59,11 @@ class LoadReport:
     dead_letters: int
     dead_letters_loaded: int
 
+    @property
+    def accounted(self) -> int:
+        """Records this load accounts for: rows loaded + dead letters + duplicates absorbed."""
+        return self.rows_loaded + self.dead_letters + self.duplicates
+
 
 class WarehouseError(RuntimeError):
     """The warehouse cannot be opened or written (locked, corrupt, disk full)."""

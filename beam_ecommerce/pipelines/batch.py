@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import os
-
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_ecommerce import __version__
-from beam_ecommerce.io.bigquery_warehouse import BigQuerySink
-from beam_ecommerce.io.duckdb_warehouse import DuckDBSink, DuckDBWarehouse
 from beam_ecommerce.io.files import ReadEventFiles
-from beam_ecommerce.io.warehouse import WarehouseSink
-from beam_ecommerce.pipelines.options import BIGQUERY, BatchOptions, EventSourceOptions, new_run_id
+from beam_ecommerce.pipelines.options import BatchOptions, EventSourceOptions, OptionsError, new_run_id
 from beam_ecommerce.pipelines.reconciliation import RunSummary, summarize
+from beam_ecommerce.pipelines.sinks import warehouse_sink
 from beam_ecommerce.transforms import ProcessEvents, RunContext
 from beam_ecommerce.transforms.pii import resolve_pii_key
 
-
-class OptionsError(ValueError):
-    """The options do not describe a runnable pipeline."""
-
-
-def warehouse_sink(options: EventSourceOptions, context: RunContext) -> WarehouseSink:
-    """The sink the options ask for: the local DuckDB file or BigQuery."""
-    if options.sink == BIGQUERY:
-        if not options.bigquery_dataset:
-            raise OptionsError("--sink=bigquery needs --bigquery_dataset=PROJECT:DATASET")
-        return BigQuerySink(options.bigquery_dataset, options.dead_letter_dir, context)
-    staging_dir = options.staging_dir or os.path.join(os.path.dirname(os.path.abspath(options.duckdb_path)), "staging")
-    warehouse = DuckDBWarehouse(options.duckdb_path, options.duckdb_memory_limit)
-    warehouse.prepare()
-    return DuckDBSink(warehouse, staging_dir, options.dead_letter_dir, context.run_id)
+__all__ = ["OptionsError", "build_pipeline", "run"]
 
 
 def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]:

@@ -13,6 +13,10 @@ DEFAULT_WAREHOUSE = "warehouse/ecommerce.duckdb"
 DEFAULT_DEAD_LETTER_DIR = "warehouse/dead_letter"
 
 
+class OptionsError(ValueError):
+    """The options do not describe a runnable pipeline."""
+
+
 def new_run_id() -> str:
     """A sortable, unique run id such as ``20261126T150000Z-1f2e3d``."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)

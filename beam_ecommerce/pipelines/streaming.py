@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from datetime import timedelta
@@ -11,14 +10,14 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from beam_ecommerce import __version__
-from beam_ecommerce.io.bigquery_warehouse import BigQuerySink
-from beam_ecommerce.io.duckdb_warehouse import DuckDBStreamSink, DuckDBWarehouse, LoadReport
+from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport
 from beam_ecommerce.io.pubsub import ReadEventMessages
-from beam_ecommerce.io.warehouse import WarehouseSink
-from beam_ecommerce.pipelines.batch import OptionsError
-from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, new_run_id
+from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, OptionsError, new_run_id
+from beam_ecommerce.pipelines.sinks import warehouse_sink
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.pii import resolve_pii_key
+
+__all__ = ["OptionsError", "StreamingOptions", "build_pipeline", "run"]
 from beam_ecommerce.transforms.streaming import DeduplicateStream
 
 # Bundles on the local runner finish well within this.
@@ -48,18 +47,6 @@ class StreamingOptions(PipelineOptions):
         )
 
 
-def stream_sink(source: EventSourceOptions, context: RunContext) -> WarehouseSink:
-    """The stream's sink: a load per bundle into the local DuckDB file, or streaming inserts into BigQuery."""
-    if source.sink == BIGQUERY:
-        if not source.bigquery_dataset:
-            raise OptionsError("--sink=bigquery needs --bigquery_dataset=PROJECT:DATASET")
-        return BigQuerySink(source.bigquery_dataset, source.dead_letter_dir, context, streaming=True)
-    staging_dir = source.staging_dir or os.path.join(os.path.dirname(os.path.abspath(source.duckdb_path)), "staging")
-    warehouse = DuckDBWarehouse(source.duckdb_path, source.duckdb_memory_limit)
-    warehouse.prepare()
-    return DuckDBStreamSink(warehouse, staging_dir, context.run_id)
-
-
 def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]:
     """The streaming pipeline for ``options``, not yet run, and the run it will be."""
     source = options.view_as(EventSourceOptions)
@@ -71,7 +58,7 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
     options.view_as(StandardOptions).streaming = True
     source.run_id = source.run_id or new_run_id()
     context = RunContext(source.run_id, __version__)
-    sink = stream_sink(source, context)
+    sink = warehouse_sink(source, context, streaming=True)
     pipeline = beam.Pipeline(options=options)
     batches = (
         pipeline
