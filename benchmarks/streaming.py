@@ -18,9 +18,11 @@ import tempfile
 import threading
 import time
 
+import duckdb
+
 from beam_ecommerce.generator import GeneratorConfig, generate_events
 from beam_ecommerce.generator.publish import publish_events
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, WarehouseError
+from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
 from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, emulator_missing_reason, pubsub_emulator
 from beam_ecommerce.pipelines import streaming
 from beam_ecommerce.pipelines.options import new_run_id
@@ -52,19 +54,19 @@ def measure_rate(rate: float, events: int, workdir: str, timeout: float) -> dict
     seen: dict[str, float] = {}
     publisher.start()
     deadline = time.monotonic() + timeout
+    # One connection for the whole run: in this process it shares the pipeline's database
+    # instance, so polling never waits for, or blocks, the stream's loads.
+    con = warehouse.connect()
     while len(seen) < events and time.monotonic() < deadline:
         try:
-            con = warehouse.connect()
-        except WarehouseError:
-            continue
-        try:
             ids = con.execute("SELECT event_id FROM raw_events WHERE run_id = ?", [run_id]).fetchall()
-        finally:
-            con.close()
+        except duckdb.CatalogException:
+            ids = []  # the stream has not created the table yet
         now = time.monotonic()
         for (event_id,) in ids:
             seen.setdefault(event_id, now)
         time.sleep(0.02)
+    con.close()
     publisher.join()
     stop.set()
     stream.join()

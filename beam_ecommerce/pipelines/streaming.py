@@ -16,9 +16,9 @@ from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, Optio
 from beam_ecommerce.pipelines.sinks import warehouse_sink
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.pii import resolve_pii_key
+from beam_ecommerce.transforms.streaming import DeduplicateStream
 
 __all__ = ["OptionsError", "StreamingOptions", "build_pipeline", "run"]
-from beam_ecommerce.transforms.streaming import DeduplicateStream
 
 # Bundles on the local runner finish well within this.
 _DRAIN_SECONDS = 2.0
@@ -45,6 +45,13 @@ class StreamingOptions(PipelineOptions):
             default=7200,
             help="How long an event_id is remembered for dedupe (at least the allowed lateness).",
         )
+        parser.add_argument(
+            "--dedupe_shards",
+            type=int,
+            default=1,
+            help="Keys each minute of event time is deduplicated on: 1 suits the local runner; "
+            "on Dataflow, more keys spread the dedupe over more workers (e.g. 64).",
+        )
 
 
 def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]:
@@ -68,7 +75,9 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
     processed = batches | "ProcessEvents" >> ProcessEvents(
         context, resolve_pii_key(source.pii_hash_key), timedelta(seconds=stream.allowed_lateness_seconds)
     )
-    distinct = processed.rows | "Deduplicate" >> DeduplicateStream(timedelta(seconds=stream.dedupe_horizon_seconds))
+    distinct = processed.rows | "Deduplicate" >> DeduplicateStream(
+        timedelta(seconds=stream.dedupe_horizon_seconds), stream.dedupe_shards
+    )
     sink.write(distinct.rows, processed.dead_letters, distinct.duplicates)
     return pipeline, context
 

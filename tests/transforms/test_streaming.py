@@ -10,8 +10,10 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from beam_ecommerce.records import RawRecord
+from beam_ecommerce.records import RawRecord, RowBatch
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.dead_letter import original_payload
 from beam_ecommerce.transforms.streaming import DeduplicateStream
@@ -79,3 +81,51 @@ def test_rows_carry_their_event_time():
     assert_that(rows | beam.ParDo(_Timestamp()), equal_to([True]))
     pipeline.run()
     assert occurred_at.tzinfo is UTC
+
+
+def _rows(keyed_ids: list[tuple[str, datetime]]) -> list:
+    return [{"event_id": event_id, "occurred_at": occurred_at} for event_id, occurred_at in keyed_ids]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    ids=st.lists(st.sampled_from([f"evt-{n:08d}" for n in range(12)]), min_size=1, max_size=40),
+    shards=st.integers(min_value=1, max_value=5),
+    batch_size=st.integers(min_value=1, max_value=7),
+)
+def test_dedupe_keeps_exactly_one_row_per_event_id(ids, shards, batch_size):
+    occurred_at = {event_id: datetime(2026, 11, 3, 10, n, tzinfo=UTC) for n, event_id in enumerate(sorted(set(ids)))}
+    rows = _rows([(event_id, occurred_at[event_id]) for event_id in ids])
+    batches = [RowBatch(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
+    with TestPipeline() as pipeline:
+        distinct = pipeline | beam.Create(batches) | DeduplicateStream(timedelta(hours=2), shards=shards)
+        assert_that(distinct.rows | "Ids" >> beam.Map(lambda row: row["event_id"]), equal_to(sorted(set(ids))))
+        assert_that(
+            distinct.duplicates | "Count" >> beam.combiners.Count.Globally(),
+            equal_to([len(ids) - len(set(ids))]),
+            label="the rest are duplicates",
+        )
+
+
+def test_dedupe_state_expires_once_the_watermark_passes_the_horizon():
+    """Bounded state: after the watermark is ``horizon`` past an id's bucket, its state is gone."""
+    occurred_at = datetime(2026, 11, 3, 10, 0, 30, tzinfo=UTC)
+    batch = RowBatch(_rows([("evt-00000001", occurred_at)]))
+    horizon = timedelta(minutes=10)
+    stream = (
+        TestStream()
+        .add_elements([batch, batch])  # the second copy is a repeat
+        .advance_watermark_to((occurred_at + timedelta(minutes=1) + horizon).timestamp() + 1)
+        .add_elements([batch])  # state expired: passes again
+        .advance_watermark_to_infinity()
+    )
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    with TestPipeline(options=options) as pipeline:
+        distinct = pipeline | stream | DeduplicateStream(horizon)
+        assert_that(distinct.rows | "Ids" >> beam.Map(lambda row: row["event_id"]), equal_to(["evt-00000001"] * 2))
+        assert_that(
+            distinct.duplicates | "DuplicateIds" >> beam.Map(lambda row: row["event_id"]),
+            equal_to(["evt-00000001"]),
+            label="one repeat while the state lived",
+        )
