@@ -1,11 +1,12 @@
-"""ReadEventMessages: Pub/Sub messages (with attributes) as the core's raw records."""
+"""Pub/Sub edges: messages in as the core's raw records, dead letters out to an optional topic."""
 
 from __future__ import annotations
 
 import apache_beam as beam
-from apache_beam.io.gcp.pubsub import PubsubMessage, ReadFromPubSub
+from apache_beam.io.gcp.pubsub import PubsubMessage, ReadFromPubSub, WriteToPubSub
 
-from beam_ecommerce.records import RawRecord
+from beam_ecommerce.records import RawRecord, Row
+from beam_ecommerce.transforms.dead_letter import original_payload
 
 
 def message_to_record(message: PubsubMessage, origin: str) -> RawRecord:
@@ -30,4 +31,35 @@ class ReadEventMessages(beam.PTransform):
             pbegin
             | "ReadFromPubSub" >> ReadFromPubSub(subscription=self.subscription, topic=self.topic, with_attributes=True)
             | "ToRawRecords" >> beam.Map(message_to_record, origin)
+        )
+
+
+# Pub/Sub caps an attribute value at 1024 bytes.
+_ATTRIBUTE_LIMIT = 1024
+
+
+def dead_letter_message(dead_letter: Row) -> PubsubMessage:
+    """A dead letter as a message for alerting and replay: the original bytes, the reason as attributes."""
+    attributes = {
+        key: str(dead_letter[key])[:_ATTRIBUTE_LIMIT]
+        for key in ("dead_letter_id", "stage", "error_type", "errorMessage", "source", "run_id")
+    }
+    for key in ("event_id", "event_type"):
+        if dead_letter.get(key):
+            attributes[key] = dead_letter[key]
+    return PubsubMessage(original_payload(dead_letter), attributes)
+
+
+class PublishDeadLetters(beam.PTransform):
+    """Dead-letter rows -> a Pub/Sub topic (optional, besides the dead-letter table and files)."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__()
+        self.topic = topic
+
+    def expand(self, dead_letters):
+        return (
+            dead_letters
+            | "ToMessages" >> beam.Map(dead_letter_message)
+            | "WriteToPubSub" >> WriteToPubSub(self.topic, with_attributes=True)
         )

@@ -11,7 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from beam_ecommerce import __version__
 from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport
-from beam_ecommerce.io.pubsub import ReadEventMessages
+from beam_ecommerce.io.pubsub import PublishDeadLetters, ReadEventMessages
 from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, OptionsError, new_run_id
 from beam_ecommerce.pipelines.sinks import warehouse_sink
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
@@ -44,6 +44,11 @@ class StreamingOptions(PipelineOptions):
             type=int,
             default=7200,
             help="How long an event_id is remembered for dedupe (at least the allowed lateness).",
+        )
+        parser.add_argument(
+            "--dead_letter_topic",
+            default=None,
+            help="projects/P/topics/T that also receives every dead letter (original bytes, reason as attributes).",
         )
         parser.add_argument(
             "--dedupe_shards",
@@ -79,6 +84,8 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
         timedelta(seconds=stream.dedupe_horizon_seconds), stream.dedupe_shards
     )
     sink.write(distinct.rows, processed.dead_letters, distinct.duplicates)
+    if stream.dead_letter_topic:
+        _ = processed.dead_letters | "PublishDeadLetters" >> PublishDeadLetters(stream.dead_letter_topic)
     return pipeline, context
 
 

@@ -37,6 +37,7 @@ def test_published_events_land_exactly_once_and_bad_ones_in_the_dead_letter(tmp_
     assert valid and malformed and any(r.kind == "duplicate" for r in records)
     with pubsub_emulator(PROJECT):
         topic, subscription = create_topic_and_subscription(PROJECT, "events", "events-stream")
+        dead_letter_topic, dead_letter_subscription = create_topic_and_subscription(PROJECT, "dead-letters", "dlq")
         publisher = pubsub_v1.PublisherClient()
         for record in records:
             publisher.publish(topic, record.payload, kind=record.kind)
@@ -47,6 +48,7 @@ def test_published_events_land_exactly_once_and_bad_ones_in_the_dead_letter(tmp_
                     f"--input_subscription={subscription}",
                     f"--duckdb_path={warehouse}",
                     "--pii_hash_key=k",
+                    f"--dead_letter_topic={dead_letter_topic}",
                     "--allowed_lateness_seconds=315360000",  # the generator's events are in the past
                     "--dedupe_horizon_seconds=315360000",
                 ]
@@ -61,3 +63,19 @@ def test_published_events_land_exactly_once_and_bad_ones_in_the_dead_letter(tmp_
             assert _counts(warehouse) == (valid, malformed)
         finally:
             result.cancel()
+        published = _pull_all(dead_letter_subscription)
+        assert sorted(m.data for m in published) == sorted(
+            r.payload for r in records if r.kind not in ("valid", "duplicate")
+        )
+        assert all(m.attributes["stage"] and m.attributes["error_type"] for m in published)
+
+
+def _pull_all(subscription: str) -> list:
+    from google.cloud import pubsub_v1
+
+    subscriber = pubsub_v1.SubscriberClient()
+    messages = []
+    while response := subscriber.pull(subscription=subscription, max_messages=1000, timeout=10).received_messages:
+        messages += [received.message for received in response]
+        subscriber.acknowledge(subscription=subscription, ack_ids=[received.ack_id for received in response])
+    return messages
