@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from beam_ecommerce.generator import MANIFEST_NAME, GeneratorConfig, Manifest, generate_records, write_files
-from beam_ecommerce.generator import writer as writer_module
 from beam_ecommerce.schemas.contract import csv_columns, event_types
 from tests.generator.support import check_event, parse_csv_line, parse_json_line, rejection
 
@@ -151,7 +150,9 @@ def test_gcs_paths_go_through_beam_filesystems(monkeypatch):
         handle.path = path
         return handle
 
-    monkeypatch.setattr(writer_module.FileSystems, "create", staticmethod(create))
+    from apache_beam.io.filesystems import FileSystems
+
+    monkeypatch.setattr(FileSystems, "create", staticmethod(create))
     manifest = write_files(GeneratorConfig(num_events=500), "gs://bucket/landing/run-1", records_per_file=200)
     assert sorted(written) == [
         "gs://bucket/landing/run-1/_manifest.json",
