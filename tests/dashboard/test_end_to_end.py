@@ -1,0 +1,69 @@
+"""The whole chain in a real browser: generated events -> batch pipeline -> dbt build -> dashboard."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from selenium.webdriver.support.ui import Select
+
+from beam_ecommerce import cli, dbt_project
+from beam_ecommerce.generator import GeneratorConfig, write_files
+from tests.dashboard.browser import chromium, console_errors, drawn_charts, served, wait_for_render
+from tests.dashboard.test_browser import check_page_against_marts
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def demo_warehouse(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("chain")
+    landing, warehouse = root / "landing", root / "warehouse" / "ecommerce.duckdb"
+    write_files(GeneratorConfig(num_events=4000, seed=11), str(landing), "jsonl", compress=False, progress=False)
+    assert (
+        cli.main(
+            [
+                "batch",
+                "-q",
+                f"--input={landing}/events-*",
+                f"--duckdb_path={warehouse}",
+                f"--dead_letter_dir={root / 'dead_letter'}",
+            ]
+        )
+        == 0
+    )
+    dbt_project.build(warehouse)
+    return str(warehouse)
+
+
+def _busiest_category(warehouse: str) -> str:
+    con = duckdb.connect(warehouse, read_only=True)
+    try:
+        return con.execute(
+            "SELECT product_category FROM marts.fct_orders GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+        ).fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_dashboard_on_marts_dbt_built_from_pipeline_output(demo_warehouse, tmp_path):
+    category = _busiest_category(demo_warehouse)
+    with served(demo_warehouse) as url, chromium(str(tmp_path / "chromium")) as driver:
+        driver.get(url)
+        wait_for_render(driver, "")
+        assert driver.find_element("tag name", "body").get_attribute("data-status") == "ok"
+        assert all(marks > 0 for marks in drawn_charts(driver).values()), drawn_charts(driver)
+        check_page_against_marts(driver, demo_warehouse)
+        events = driver.find_element("css selector", '[data-fresh="events"]').text
+        assert int(events.replace(",", "")) > 3000
+
+        Select(driver.find_element("id", "category")).select_by_value(category)
+        wait_for_render(driver, f"category={category}")
+        check_page_against_marts(driver, demo_warehouse, category=category)
+
+        driver.execute_script(
+            "const input = document.getElementById('start'); input.value = '2026-11-08';"
+            "input.dispatchEvent(new Event('change'));"
+        )
+        wait_for_render(driver, f"start=2026-11-08&category={category}")
+        check_page_against_marts(driver, demo_warehouse, category=category, start="2026-11-08")
+        assert console_errors(driver) == []
