@@ -10,7 +10,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from beam_ecommerce import __version__
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport
+from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport, WarehouseError
 from beam_ecommerce.io.pubsub import PublishDeadLetters, ReadEventMessages
 from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, OptionsError, new_run_id
 from beam_ecommerce.pipelines.sinks import warehouse_sink
@@ -20,8 +20,9 @@ from beam_ecommerce.transforms.streaming import DeduplicateStream
 
 __all__ = ["OptionsError", "StreamingOptions", "build_pipeline", "run"]
 
-# Bundles on the local runner finish well within this.
-_DRAIN_SECONDS = 2.0
+# A stopped local stream is cancelled once its books have been still this long, or at the limit.
+_QUIET_SECONDS = 1.5
+_DRAIN_LIMIT_SECONDS = 10.0
 
 
 class StreamingOptions(PipelineOptions):
@@ -96,10 +97,11 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
     local streaming runner does not report final metrics after a cancel); ``None`` when
     the job runs remotely (Dataflow keeps it running) or writes to BigQuery.
 
-    Draining gives the bundles in flight time to finish before cancelling. Beam's local
-    Pub/Sub reader acknowledges messages as it pulls them, so a message pulled in the
-    last instant before the cancel can be lost locally; on Dataflow, drain the job
-    (``gcloud dataflow jobs drain``), which finishes all in-flight work.
+    Draining waits until the run's books in the warehouse stop moving (the bundles in
+    flight have loaded) before cancelling. Beam's local Pub/Sub reader acknowledges
+    messages as it pulls them, so a message pulled while a publisher is still sending at
+    the drain limit can be lost locally; on Dataflow, drain the job (``gcloud dataflow
+    jobs drain``), which finishes all in-flight work.
     """
     options = PipelineOptions(argv)
     pipeline, context = build_pipeline(options)
@@ -112,9 +114,29 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
     except KeyboardInterrupt:
         pass
     finally:
-        time.sleep(_DRAIN_SECONDS)
+        source = options.view_as(EventSourceOptions)
+        warehouse = None if source.sink == BIGQUERY else DuckDBWarehouse(source.duckdb_path)
+        _drain(warehouse, context.run_id)
         result.cancel()
-    source = options.view_as(EventSourceOptions)
-    if source.sink == BIGQUERY:
-        return None
-    return DuckDBWarehouse(source.duckdb_path).run_totals(context.run_id)
+    return warehouse.run_totals(context.run_id) if warehouse else None
+
+
+def _drain(warehouse: DuckDBWarehouse | None, run_id: str) -> None:
+    """Waits until what the run has landed stops growing, for at most the drain limit."""
+    if warehouse is None:  # BigQuery keeps no books here to watch
+        time.sleep(_QUIET_SECONDS)
+        return
+
+    def books() -> int:
+        try:
+            return warehouse.run_totals(run_id).accounted
+        except WarehouseError:
+            return -1  # another process holds the file: not quiet
+
+    deadline = time.monotonic() + _DRAIN_LIMIT_SECONDS
+    last, still_since = books(), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - still_since < _QUIET_SECONDS:
+        time.sleep(0.25)
+        current = books()
+        if current != last or current < 0:
+            last, still_since = current, time.monotonic()
