@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -22,29 +22,15 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult
 
 from beam_ecommerce.pipelines import batch, streaming
-from beam_ecommerce.pipelines.options import BIGQUERY, BatchOptions, EventSourceOptions, OptionsError
+from beam_ecommerce.pipelines.options import BIGQUERY, BatchOptions, EventSourceOptions
 from beam_ecommerce.pipelines.streaming import StreamingOptions
 from beam_ecommerce.transforms import RunContext
-from beam_ecommerce.transforms.pii import PII_KEY_ENV
 
 _LOGGER = logging.getLogger(__name__)
 
 # Set by the image build (templates/Dockerfile) to the image's own name and tag, so the
 # workers run the very image the launcher ran in without a sdk_container_image parameter.
 SDK_IMAGE_ENV = "BEAM_ECOMMERCE_SDK_CONTAINER_IMAGE"
-
-
-class TemplateOptions(PipelineOptions):
-    """Options that only the Flex Template launchers understand."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser) -> None:
-        parser.add_argument(
-            "--pii_hash_key_secret",
-            default=None,
-            help="Secret Manager version (projects/P/secrets/S/versions/V) holding the PII hash key. The launcher "
-            "reads it, so the key never appears among the job's parameters.",
-        )
 
 
 @dataclass(frozen=True)
@@ -64,13 +50,13 @@ _CLOUD_DEFAULTS = {"sink": BIGQUERY}
 BATCH = Template(
     name="batch",
     build_pipeline=batch.build_pipeline,
-    option_classes=(EventSourceOptions, BatchOptions, TemplateOptions),
+    option_classes=(EventSourceOptions, BatchOptions),
     defaults=_CLOUD_DEFAULTS,
 )
 STREAMING = Template(
     name="streaming",
     build_pipeline=streaming.build_pipeline,
-    option_classes=(EventSourceOptions, StreamingOptions, TemplateOptions),
+    option_classes=(EventSourceOptions, StreamingOptions),
     # Spreads the dedupe state over Dataflow's workers (1, the command line's default, suits one process).
     defaults={**_CLOUD_DEFAULTS, "dedupe_shards": "64"},
 )
@@ -89,29 +75,9 @@ def launch_argv(template: Template, argv: Sequence[str], environ: Mapping[str, s
     return [f"--{name}={value}" for name, value in defaults.items()] + list(argv)
 
 
-def read_secret(version_name: str) -> str:
-    """The text of a Secret Manager secret version, read with the launcher's credentials."""
-    from apache_beam.utils.secret import GcpSecret
-
-    return GcpSecret(version_name).get_secret_bytes().decode("utf-8")
-
-
-def resolve_pii_secret(
-    options: PipelineOptions, environ: MutableMapping[str, str], secret_reader: Callable[[str], str] = read_secret
-) -> None:
-    """Reads ``--pii_hash_key_secret`` into ``environ`` for ``resolve_pii_key``; refuses two keys."""
-    secret = options.view_as(TemplateOptions).pii_hash_key_secret
-    if not secret:
-        return
-    if options.view_as(EventSourceOptions).pii_hash_key:
-        raise OptionsError("give --pii_hash_key_secret or --pii_hash_key, not both")
-    environ[PII_KEY_ENV] = secret_reader(secret)
-
-
 def launch(template: Template, argv: Sequence[str]) -> PipelineResult:
     """Builds ``template``'s pipeline from the launch arguments and submits it, without waiting."""
     options = PipelineOptions(launch_argv(template, argv, os.environ))
-    resolve_pii_secret(options, os.environ)
     pipeline, context = template.build_pipeline(options)
     _LOGGER.info("Submitting the %s pipeline, run_id=%s", template.name, context.run_id)
     return pipeline.run()

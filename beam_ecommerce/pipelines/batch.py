@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_ecommerce import __version__
 from beam_ecommerce.io.files import ReadEventFiles
-from beam_ecommerce.pipelines.options import BatchOptions, EventSourceOptions, OptionsError, new_run_id
+from beam_ecommerce.pipelines.options import BatchOptions, EventSourceOptions, OptionsError, new_run_id, pii_key
 from beam_ecommerce.pipelines.reconciliation import RunSummary, summarize
 from beam_ecommerce.pipelines.sinks import warehouse_sink
+from beam_ecommerce.reporting import BATCH, reports_dir, run_report, write_run_report
 from beam_ecommerce.transforms import ProcessEvents, RunContext
-from beam_ecommerce.transforms.pii import resolve_pii_key
 
 __all__ = ["OptionsError", "build_pipeline", "run"]
 
@@ -29,14 +31,23 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
     records = pipeline | "ReadEventFiles" >> ReadEventFiles(
         batch.input, batch.input_format, source.batch_size, batch.split_bytes
     )
-    processed = records | "ProcessEvents" >> ProcessEvents(context, resolve_pii_key(source.pii_hash_key))
+    processed = records | "ProcessEvents" >> ProcessEvents(context, pii_key(source))
     sink.write(processed.rows, processed.dead_letters)
     return pipeline, context
 
 
 def run(argv: list[str] | None = None) -> RunSummary:
-    """Builds, runs and waits for the batch pipeline; returns its reconciled summary."""
-    pipeline, context = build_pipeline(PipelineOptions(argv))
+    """Builds, runs and waits for the batch pipeline; returns its reconciled summary.
+
+    The run's JSON report goes to ``reporting.reports_dir`` (next to the warehouse).
+    """
+    started_at = datetime.now(UTC)
+    options = PipelineOptions(argv)
+    pipeline, context = build_pipeline(options)
     result = pipeline.run()
     result.wait_until_finish()
-    return summarize(result, context.run_id)
+    summary = summarize(result, context.run_id)
+    inputs = [options.view_as(BatchOptions).input]
+    report = run_report(summary, BATCH, context.pipeline_version, inputs, started_at)
+    write_run_report(report, reports_dir(options.view_as(EventSourceOptions)))
+    return summary

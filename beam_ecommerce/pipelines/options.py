@@ -6,6 +6,9 @@ import secrets
 from datetime import UTC, datetime
 
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.utils.secret import Secret
+
+from beam_ecommerce.transforms.pii import resolve_pii_key
 
 DUCKDB = "duckdb"
 BIGQUERY = "bigquery"
@@ -33,6 +36,12 @@ class EventSourceOptions(PipelineOptions):
             default=None,
             help="Key of the HMAC that pseudonymizes PII (default: $BEAM_ECOMMERCE_PII_KEY, else a public dev key).",
         )
+        parser.add_argument(
+            "--pii_hash_key_secret",
+            default=None,
+            help="Secret Manager version (projects/P/secrets/S/versions/V) holding the PII hash key, read by "
+            "the workers: the key never appears among the job's options.",
+        )
         parser.add_argument("--batch_size", type=int, default=2000, help="Records per batch in the core.")
         parser.add_argument(
             "--sink",
@@ -59,6 +68,14 @@ class EventSourceOptions(PipelineOptions):
             default=DEFAULT_DEAD_LETTER_DIR,
             help="Folder or gs:// prefix for dead-letter JSONL files.",
         )
+
+
+def pii_key(options: EventSourceOptions) -> str | Secret:
+    """The PII hash key the options ask for (``resolve_pii_key``), or ``OptionsError``."""
+    try:
+        return resolve_pii_key(options.pii_hash_key, options.pii_hash_key_secret)
+    except ValueError as error:
+        raise OptionsError(f"{error}: --pii_hash_key or --pii_hash_key_secret") from None
 
 
 class BatchOptions(PipelineOptions):

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.utils.secret import Secret
 
 from beam_ecommerce.records import Event, EventBatch
 from beam_ecommerce.schemas import event_schemas
 from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, ENRICH, RecordError, RouteBatch, RunContext
-from beam_ecommerce.transforms.pii import Pseudonymizer
+from beam_ecommerce.transforms.pii import Pseudonymizer, pii_key_text
 
 
 def _pii_fields() -> tuple[str, ...]:
@@ -27,13 +28,13 @@ class EnrichEvent(RouteBatch):
 
     stage = ENRICH
 
-    def __init__(self, context: RunContext, pii_key: str) -> None:
+    def __init__(self, context: RunContext, pii_key: str | Secret) -> None:
         super().__init__(context)
         self.pii_key = pii_key
         self._pii_fields = _pii_fields()
 
     def setup(self) -> None:
-        self._pseudonymize = Pseudonymizer(self.pii_key)
+        self._pseudonymize = Pseudonymizer(pii_key_text(self.pii_key))
 
     def process(self, batch):
         # One ingest time per batch: the batch is processed at one moment.
@@ -69,7 +70,7 @@ class EnrichEvents(beam.PTransform):
     contract) by its keyed hash ``<field>_hash``, so clear PII never leaves this step.
     """
 
-    def __init__(self, context: RunContext, pii_key: str) -> None:
+    def __init__(self, context: RunContext, pii_key: str | Secret) -> None:
         super().__init__()
         self.context = context
         self.pii_key = pii_key

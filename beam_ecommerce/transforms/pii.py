@@ -11,6 +11,8 @@ import hmac
 import logging
 import os
 
+from apache_beam.utils.secret import GcpSecret, Secret
+
 PII_KEY_ENV = "BEAM_ECOMMERCE_PII_KEY"
 # Only for the local demo: a key that is public is no secret.
 LOCAL_DEV_KEY = "beam-ecommerce-local-dev-key"
@@ -18,13 +20,27 @@ LOCAL_DEV_KEY = "beam-ecommerce-local-dev-key"
 _LOGGER = logging.getLogger(__name__)
 
 
-def resolve_pii_key(explicit: str | None) -> str:
-    """The key to use: ``explicit``, else ``$BEAM_ECOMMERCE_PII_KEY``, else the local dev key (with a warning)."""
+def resolve_pii_key(explicit: str | None, secret_version: str | None = None) -> str | Secret:
+    """The key to use: a Secret Manager version, else ``explicit``, else ``$BEAM_ECOMMERCE_PII_KEY``, else
+    the local dev key (with a warning).
+
+    A secret is returned unread: the workers read it when they start (``pii_key_text``), so the
+    key itself is never part of the job's options or its serialized graph.
+    """
+    if secret_version and explicit:
+        raise ValueError("give a PII hash key or a Secret Manager version holding it, not both")
+    if secret_version:
+        return GcpSecret(secret_version)
     key = explicit or os.environ.get(PII_KEY_ENV)
     if key:
         return key
     _LOGGER.warning("No PII hash key given (--pii_hash_key or $%s): using the public local dev key.", PII_KEY_ENV)
     return LOCAL_DEV_KEY
+
+
+def pii_key_text(key: str | Secret) -> str:
+    """The key's text, read from its secret store if it is a ``Secret``."""
+    return key if isinstance(key, str) else key.get_str()
 
 
 class Pseudonymizer:

@@ -18,8 +18,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from google.cloud.dataflow_v1beta3.types import TemplateMetadata
 
 import beam_ecommerce
-from beam_ecommerce.pipelines.options import OptionsError
-from beam_ecommerce.transforms.pii import PII_KEY_ENV
 from templates import launcher
 from templates.launcher import TEMPLATES, Template
 from tests.deploy.conftest import REPO
@@ -165,19 +163,6 @@ def test_launch_arguments_put_template_defaults_first_so_parameters_win() -> Non
     assert "sdk_container_image" not in PipelineOptions(
         launcher.launch_argv(TEMPLATES["batch"], [], {})
     ).get_all_options(drop_default=True)
-
-
-def test_pii_key_secret_is_read_into_the_environment_not_the_options() -> None:
-    environ: dict[str, str] = {}
-    options = PipelineOptions(["--pii_hash_key_secret=projects/p/secrets/k/versions/1"])
-    launcher.resolve_pii_secret(options, environ, secret_reader=lambda name: f"key-of-{name}")
-    assert environ == {PII_KEY_ENV: "key-of-projects/p/secrets/k/versions/1"}
-    with pytest.raises(OptionsError, match="not both"):
-        launcher.resolve_pii_secret(
-            PipelineOptions(["--pii_hash_key_secret=projects/p/secrets/k/versions/1", "--pii_hash_key=x" * 16]),
-            {},
-            secret_reader=lambda name: "unused",
-        )
 
 
 # Launch parameters as Dataflow passes them (the documented examples); the pipelines are
