@@ -12,10 +12,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from beam_ecommerce import __version__
 from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport, WarehouseError
 from beam_ecommerce.io.pubsub import PublishDeadLetters, ReadEventMessages
-from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, OptionsError, new_run_id
+from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, OptionsError, new_run_id, pii_key
 from beam_ecommerce.pipelines.sinks import warehouse_sink
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
-from beam_ecommerce.transforms.pii import resolve_pii_key
 from beam_ecommerce.transforms.streaming import DeduplicateStream
 
 __all__ = ["OptionsError", "StreamingOptions", "build_pipeline", "run"]
@@ -79,7 +78,7 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
         | "Batch" >> BatchRecords(source.batch_size)
     )
     processed = batches | "ProcessEvents" >> ProcessEvents(
-        context, resolve_pii_key(source.pii_hash_key), timedelta(seconds=stream.allowed_lateness_seconds)
+        context, pii_key(source), timedelta(seconds=stream.allowed_lateness_seconds)
     )
     distinct = processed.rows | "Deduplicate" >> DeduplicateStream(
         timedelta(seconds=stream.dedupe_horizon_seconds), stream.dedupe_shards
