@@ -1,0 +1,11 @@
+{#- Fails on every combination of `combination_of_columns` found on more than one row. -#}
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+
+    select
+        {{ combination_of_columns | join(', ') }},
+        count(*) as rows_with_this_key
+    from {{ model }}
+    group by {{ combination_of_columns | join(', ') }}
+    having count(*) > 1
+
+{% endtest %}
