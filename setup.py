@@ -16,6 +16,9 @@ INSTALL_REQUIRES = [
     "pyarrow==25.0.1",
     "Faker==40.63.0",
     "tqdm==4.70.1",
+    "plotly==7.1.0",
+    "dbt-core==1.11.16",
+    "dbt-duckdb==1.11.1",
 ]
 
 TEST_REQUIRES = [
@@ -24,6 +27,10 @@ TEST_REQUIRES = [
     "jsonschema==4.26.0",
     "pytest==9.2.0",
     "pytest-xdist==3.8.0",
+    "python-hcl2==8.1.4",
+    "selenium==4.51.0",
+    "dbt-bigquery==1.12.1",
+    "sqlfluff==4.5.0",
 ]
 
 setup(
@@ -36,7 +43,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["beam_ecommerce", "beam_ecommerce.*"]),
-    package_data={"beam_ecommerce.schemas": ["jsonschema/*.json"]},
+    package_data={"beam_ecommerce.schemas": ["jsonschema/*.json"], "beam_ecommerce.dashboard": ["page.html"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={"console_scripts": ["beam-ecommerce=beam_ecommerce.cli:main"]},

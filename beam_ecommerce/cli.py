@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -10,6 +11,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from beam_ecommerce import __version__
 
@@ -27,6 +29,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535: {value}")
     return value
 
 
@@ -124,6 +136,16 @@ def _check_input(pattern: str) -> None:
         raise UserError(f"no input files match {pattern!r}")
 
 
+def _file_error(error: RuntimeError) -> UserError:
+    """A run that failed writing its files (disk full, no permission) as one line; other failures go on."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        raise error
+    return UserError(f"the run stopped, nothing was loaded: cannot write its files: {cause}")
+
+
 def _run_batch(pipeline_args: Sequence[str]):
     from beam_ecommerce.io.duckdb_warehouse import WarehouseError
     from beam_ecommerce.pipelines import batch
@@ -132,6 +154,8 @@ def _run_batch(pipeline_args: Sequence[str]):
         return batch.run(list(pipeline_args))
     except (batch.OptionsError, WarehouseError) as error:
         raise UserError(str(error)) from None
+    except RuntimeError as error:  # Beam re-raises what a step raised as a RuntimeError
+        raise _file_error(error) from None
 
 
 def _print_summary(summary) -> None:
@@ -139,6 +163,13 @@ def _print_summary(summary) -> None:
     for reason, count in summary.dead_letters_by_reason.items():
         print(f"  dead letters {reason}: {count}")
     print(summary.reconciliation_line())
+
+
+def _print_run_report(path: str) -> None:
+    from beam_ecommerce.reporting import read_run_report
+
+    print(f"run report:   {path}")
+    print(json.dumps(read_run_report(path), indent=2, sort_keys=True))
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -149,6 +180,22 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     summary = _run_batch(options + args.pipeline_args)
     _print_summary(summary)
     return 0 if summary.reconciles else 1
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from beam_ecommerce.io.duckdb_warehouse import WarehouseError
+    from beam_ecommerce.pipelines import replay
+
+    options = [f"--{dest}={getattr(args, dest)}" for dest in args.pipeline_dests if getattr(args, dest) is not None]
+    try:
+        outcome = replay.run(options + args.pipeline_args, dry_run=args.dry_run)
+    except (replay.OptionsError, WarehouseError) as error:
+        raise UserError(str(error)) from None
+    except RuntimeError as error:  # Beam re-raises what a step raised as a RuntimeError
+        raise _file_error(error) from None
+    for line in outcome.lines():
+        print(line)
+    return 0 if outcome.reconciles else 1
 
 
 LOCAL_PROJECT = "local-shop"
@@ -177,13 +224,16 @@ def _cmd_stream(args: argparse.Namespace) -> int:
 def _run_stream(pipeline_args: list[str], duration: float | None) -> int:
     from beam_ecommerce.io.duckdb_warehouse import WarehouseError
     from beam_ecommerce.pipelines import streaming
+    from beam_ecommerce.reporting import write_stream_report
 
+    started_at = datetime.now(UTC)
     try:
         landed = streaming.run(pipeline_args, duration=duration)
     except (streaming.OptionsError, WarehouseError) as error:
         raise UserError(str(error)) from None
     if landed is not None:
         print(f"stream run {landed.run_id} landed {stream_line(landed)}")
+        print(f"run report: {write_stream_report(pipeline_args, landed.run_id, started_at)}")
     return 0
 
 
@@ -197,12 +247,14 @@ def stream_line(landed) -> str:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from beam_ecommerce.generator import write_files
     from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+    from beam_ecommerce.reporting import RUNS_DIR, report_path
 
     workdir = os.path.abspath(args.workdir)
     landing = os.path.join(workdir, "landing")
     warehouse_path = os.path.join(workdir, "warehouse", "ecommerce.duckdb")
     dead_letter_dir = os.path.join(workdir, "warehouse", "dead_letter")
-    for previous in (landing, dead_letter_dir, warehouse_path):
+    runs_dir = os.path.join(workdir, "warehouse", RUNS_DIR)
+    for previous in (landing, dead_letter_dir, warehouse_path, runs_dir):
         _remove(previous)
     started = time.perf_counter()
     legs = 2 if args.no_stream else 3
@@ -235,8 +287,38 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     print(f"warehouse:    {warehouse_path}  (DuckDB tables raw_events, dead_letter, pipeline_runs)")
     print(f"dead letters: {dead_letter_dir}/run_id={summary.run_id}/ and table dead_letter")
+    _print_run_report(report_path(runs_dir, summary.run_id))
     streamed = True if args.no_stream else _demo_stream(args, warehouse_path)
-    return 0 if summary.reconciles and streamed else 1
+    modelled = _demo_dbt(warehouse_path)
+    _demo_dashboard(args, warehouse_path)
+    return 0 if summary.reconciles and streamed and modelled else 1
+
+
+def _demo_dbt(warehouse_path: str) -> bool:
+    """The demo's dbt step: staging and marts built and tested on the warehouse, then a look at revenue."""
+    from beam_ecommerce.dbt_project import DbtError, build, daily_revenue
+
+    print("\ndbt build: staging and marts on the local warehouse")
+    try:
+        result = build(warehouse_path)
+        days = daily_revenue(warehouse_path)
+    except DbtError as error:
+        print(f"dbt build FAILED: {error}")
+        return False
+    print(result.summary())
+    _print_daily_revenue(days)
+    return True
+
+
+def _print_daily_revenue(days: Sequence) -> None:
+    """A short table of ``dbt_project.daily_revenue``'s days."""
+    print("\nrevenue by order date (marts.dm_daily_revenue, every category and currency, net in EUR):")
+    print(f"  {'date':<12}{'orders':>8}{'cancelled':>11}{'refunded':>10}{'net EUR':>14}")
+    for day in days:
+        print(
+            f"  {day.revenue_date.isoformat():<12}{day.orders:>8,}{day.cancelled_orders:>11,}"
+            f"{day.refunded_orders:>10,}{day.net_revenue_eur:>14,.2f}"
+        )
 
 
 def _demo_stream(args: argparse.Namespace, warehouse_path: str) -> bool:
@@ -258,7 +340,73 @@ def _demo_stream(args: argparse.Namespace, warehouse_path: str) -> bool:
     print(f"published {sum(leg.published.values())} messages; landed {stream_line(leg.landed)} in {leg.seconds:.1f}s")
     verdict = "OK" if leg.reconciles else "MISMATCH"
     print(f"stream reconciliation {verdict}: published = loaded + dead letters + duplicates")
+    _print_run_report(leg.report)
     return leg.reconciles
+
+
+def _demo_dashboard(args: argparse.Namespace, warehouse_path: str) -> None:
+    """The demo's last step: where to see the result (a snapshot, the served page, or its command)."""
+    from beam_ecommerce.dashboard import DEFAULT_PORT, DuckDBReader, write_snapshot
+
+    reader = DuckDBReader(warehouse_path)
+    if args.snapshot:
+        print(f"\ndashboard snapshot: {write_snapshot(reader, args.snapshot)}")
+    if args.open:
+        _serve_dashboard(reader, "127.0.0.1", DEFAULT_PORT, open_browser=True)
+    else:
+        command = f"{_PROG} dashboard --duckdb_path {warehouse_path}"
+        print(f"\ndashboard: {command}  then open http://127.0.0.1:{DEFAULT_PORT}/")
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from beam_ecommerce.dashboard import DuckDBReader, write_snapshot
+
+    reader = DuckDBReader(args.duckdb_path)
+    if args.snapshot:
+        print(f"wrote the dashboard of {reader.describe()} to {write_snapshot(reader, args.snapshot)}")
+        return 0
+    return _serve_dashboard(reader, args.host, args.port, args.open)
+
+
+def _serve_dashboard(reader, host: str, port: int, open_browser: bool) -> int:
+    """Serves until Ctrl-C, which is how a dashboard normally stops (so exit 0)."""
+    import webbrowser
+
+    from beam_ecommerce.dashboard import DashboardServer
+
+    try:
+        server = DashboardServer(reader, host, port)
+    except OSError as error:
+        raise UserError(f"cannot serve the dashboard on {host}:{port}: {error.strerror}; try another --port") from None
+    print(f"dashboard of {reader.describe()} on {server.url}  (Ctrl-C stops it)", flush=True)
+    if open_browser:
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+# dbt commands that read no warehouse: they run without one.
+_DBT_WITHOUT_WAREHOUSE = frozenset({"parse", "ls", "list", "clean", "deps", "--help", "-h", "--version"})
+
+
+def _cmd_dbt(args: argparse.Namespace) -> int:
+    """Any dbt command on the bundled project and profile, against the warehouse at --duckdb_path."""
+    from beam_ecommerce.dbt_project import invoke
+
+    if not args.dbt_args:
+        raise UserError("give a dbt command, e.g. `beam-ecommerce dbt build` or `beam-ecommerce dbt docs generate`")
+    if args.dbt_args[0] not in _DBT_WITHOUT_WAREHOUSE and not os.path.isfile(args.duckdb_path):
+        raise UserError(f"no warehouse at {args.duckdb_path}: run `{_PROG} batch` or `{_PROG} demo` first")
+    outcome = invoke(args.dbt_args, args.duckdb_path, quiet=False)
+    if outcome.exception is not None:
+        first_line = next((line for line in str(outcome.exception).splitlines() if line.strip()), "")
+        raise UserError(f"dbt {args.dbt_args[0]} could not run: {first_line.strip()}")
+    return 0 if outcome.success else 1
 
 
 def _remove(path: str) -> None:
@@ -332,6 +480,21 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--emulator", action="store_true", help="start a local Pub/Sub emulator and read from it")
     stream.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
 
+    from beam_ecommerce.pipelines.replay import ReplayOptions
+
+    replay = _pipeline_parser(
+        subparsers,
+        common,
+        "replay",
+        "replay dead letters through the core into the local warehouse",
+        "Replay dead letters (files, a gs:// prefix or the warehouse's dead_letter table), picked by stage, reason "
+        "and time, optionally through a fix function, through the same parse, validate, enrich; load what passes, "
+        "dead-letter what still fails, and remember what was replayed so that no replay loads it twice. "
+        "Other Beam options are passed to Beam.",
+        (ReplayOptions, EventSourceOptions),
+    )
+    replay.add_argument("--dry-run", action="store_true", help="write nothing; report what would pass and fail")
+
     demo = subparsers.add_parser(
         "demo",
         parents=[common],
@@ -346,23 +509,67 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-stream", action="store_true", help="leave out the streaming leg")
     demo.add_argument("--stream-events", type=_positive_int, default=1000, help="events the streaming leg publishes")
     demo.add_argument("--stream-rate", type=float, default=None, help="messages/s the streaming leg publishes")
+    demo.add_argument("--open", action="store_true", help="at the end, serve the dashboard and open it in a browser")
+    demo.add_argument("--snapshot", metavar="FILE", help="at the end, write the dashboard as one static HTML file")
+
+    from beam_ecommerce.pipelines.options import DEFAULT_WAREHOUSE
+
+    dashboard = subparsers.add_parser(
+        "dashboard",
+        parents=[common],
+        help="serve the analytics dashboard of the local warehouse",
+        description=(
+            "Serve a page on the dbt marts of the local DuckDB warehouse (revenue, orders, funnel, top products, "
+            "dead letters, pipeline freshness) that follows new loads without a restart; the file is only "
+            "read, a moment per refresh. With --snapshot, write the page as one static HTML file instead."
+        ),
+    )
+    dashboard.add_argument(
+        "--duckdb_path", default=DEFAULT_WAREHOUSE, help=f"warehouse file (default {DEFAULT_WAREHOUSE})"
+    )
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=_port, default=8050, help="port (default 8050; 0 picks a free one)")
+    dashboard.add_argument("--open", action="store_true", help="open the page in a browser")
+    dashboard.add_argument("--snapshot", metavar="FILE", help="write a static HTML snapshot to FILE and exit")
+
+    dbt = subparsers.add_parser(
+        "dbt",
+        parents=[common],
+        help="run dbt (build, test, docs ...) on the local warehouse",
+        description=(
+            "Run any dbt command on the bundled dbt project (dbt/) and profile, target local, against the "
+            "warehouse at --duckdb_path; dbt's state and logs go to dbt/ beside the warehouse file. "
+            "Examples: `dbt build`, `dbt build --select fct_orders+ --full-refresh`, `dbt docs generate`, "
+            "`dbt docs serve --port 8081`. Everything after COMMAND is dbt's."
+        ),
+    )
+    dbt.add_argument(
+        "--duckdb_path", default=DEFAULT_WAREHOUSE, help=f"warehouse file (default {DEFAULT_WAREHOUSE})"
+    )
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, metavar="COMMAND ...", help="a dbt command and its options")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("batch", "stream"):
+    if extra and args.command not in ("batch", "stream", "replay"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.pipeline_args = extra
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s"
     )
+    if not args.verbose:
+        # Beam logs a failing step's traceback before it re-raises; the command reports the error in one line.
+        logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
     commands: dict[str, Callable[..., int]] = {
         "generate": _cmd_generate,
         "batch": _cmd_batch,
         "stream": _cmd_stream,
+        "replay": _cmd_replay,
         "demo": _cmd_demo,
+        "dashboard": _cmd_dashboard,
+        "dbt": _cmd_dbt,
     }
     try:
         return commands[args.command](args)

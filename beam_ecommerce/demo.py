@@ -6,6 +6,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from beam_ecommerce.generator import GeneratorConfig
 from beam_ecommerce.generator.publish import publish_events
@@ -13,6 +14,7 @@ from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport, Ware
 from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, pubsub_emulator
 from beam_ecommerce.pipelines import streaming
 from beam_ecommerce.pipelines.options import new_run_id
+from beam_ecommerce.reporting import write_stream_report
 
 PROJECT = "local-shop"
 
@@ -24,6 +26,8 @@ class StreamLeg:
     published: Counter
     landed: LoadReport
     seconds: float
+    report: str
+    """Path of the stream run's JSON report."""
 
     @property
     def reconciles(self) -> bool:
@@ -42,14 +46,12 @@ def run_stream_leg(config: GeneratorConfig, warehouse_path: str, rate: float | N
     """Publishes ``config``'s records while the stream runs; stops when all have landed (or at ``timeout``)."""
     warehouse = DuckDBWarehouse(warehouse_path)
     run_id = new_run_id()
+    started_at = datetime.now(UTC)
     with pubsub_emulator(PROJECT):
         topic, subscription = create_topic_and_subscription(PROJECT, "events", "events-stream")
         stop = threading.Event()
-        stream = threading.Thread(
-            target=streaming.run,
-            args=([f"--input_subscription={subscription}", f"--duckdb_path={warehouse_path}", f"--run_id={run_id}"],),
-            kwargs={"stop": stop},
-        )
+        argv = [f"--input_subscription={subscription}", f"--duckdb_path={warehouse_path}", f"--run_id={run_id}"]
+        stream = threading.Thread(target=streaming.run, args=(argv,), kwargs={"stop": stop})
         stream.start()
         started = time.monotonic()
         try:
@@ -60,4 +62,5 @@ def run_stream_leg(config: GeneratorConfig, warehouse_path: str, rate: float | N
         finally:
             stop.set()
             stream.join()
-    return StreamLeg(published, warehouse.run_totals(run_id), seconds)
+    report = write_stream_report(argv, run_id, started_at)
+    return StreamLeg(published, warehouse.run_totals(run_id), seconds, report)

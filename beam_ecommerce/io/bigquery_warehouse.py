@@ -5,7 +5,8 @@ Rows go in with streaming inserts so that a row BigQuery rejects comes back in
 failing the job or being retried forever: ``RETRY_ON_TRANSIENT_ERROR`` retries only
 what can succeed. Duplicates within a run are dropped by ``DeduplicateEvents`` before
 the write (Dataflow's shuffle holds that state); tables are created partitioned by
-day and clustered as the contract says.
+day and clustered as the contract says, and tables an older contract created gain
+the new contract's columns before the first row is written.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import apache_beam as beam
 import orjson
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
 from apache_beam.io.gcp.bigquery_tools import RetryStrategy
+from google.api_core.exceptions import NotFound
+from google.cloud import bigquery
 
 from beam_ecommerce import metrics
-from beam_ecommerce.io.dead_letter_files import WriteDeadLetterFiles
+from beam_ecommerce.io.dead_letter_files import STREAM_WINDOW_SECONDS, WriteDeadLetterFiles
 from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.records import RawRecord, Row
 from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
@@ -50,6 +53,75 @@ def rejected_row_to_dead_letter(failed: tuple[str, Row, Any], context: RunContex
     metrics.counter(metrics.DEAD_LETTERS).inc()
     metrics.dead_letter_counter(SINK, "bigquery_rejected").inc()
     return dead_letter_row(raw, context, SINK, "bigquery_rejected", orjson.dumps(errors).decode(), event=row)
+
+
+class RejectedRowsToDeadLetters(beam.PTransform):
+    """``WriteToBigQuery``'s ``failed_rows_with_errors`` -> dead letters of stage ``sink`` with BigQuery's reasons."""
+
+    def __init__(self, context: RunContext) -> None:
+        super().__init__()
+        self.context = context
+
+    def expand(self, failed_rows):
+        return failed_rows | "ToDeadLetters" >> beam.Map(rejected_row_to_dead_letter, self.context)
+
+
+class IncompatibleTable(RuntimeError):
+    """A BigQuery table's columns contradict the event contract: an additive change cannot fix it."""
+
+
+# BigQuery's API answers with its legacy type names; the contract spells the standard SQL ones.
+_LEGACY_TYPES = {"INT64": "INTEGER", "FLOAT64": "FLOAT", "BOOL": "BOOLEAN", "STRUCT": "RECORD"}
+
+
+def _legacy_type(name: str) -> str:
+    return _LEGACY_TYPES.get(name.upper(), name.upper())
+
+
+def evolve_table(client: bigquery.Client, table_spec: str, table: Table) -> list[str]:
+    """Adds ``table``'s new columns to the BigQuery table ``table_spec`` if it exists; returns their names.
+
+    What ``ALLOW_FIELD_ADDITION`` allows a load job, done as a table patch, because
+    streaming inserts cannot add columns: new columns are appended as NULLABLE or
+    REPEATED. A column whose type differs, or a new REQUIRED one, raises ``IncompatibleTable``.
+    """
+    try:
+        current = client.get_table(table_spec.replace(":", "."))
+    except NotFound:
+        return []  # the first write creates it with every column (CREATE_IF_NEEDED)
+    existing = {field.name: field for field in current.schema}
+    problems = [
+        f"{c.name} is {existing[c.name].field_type}, not {c.type}"
+        for c in table.columns
+        if c.name in existing and _legacy_type(existing[c.name].field_type) != _legacy_type(c.type)
+    ]
+    added = [c for c in table.columns if c.name not in existing]
+    problems += [f"cannot add REQUIRED column {c.name} to existing rows" for c in added if c.mode == "REQUIRED"]
+    if problems:
+        raise IncompatibleTable(f"table {table_spec} does not match the event contract: {'; '.join(problems)}")
+    if added:
+        current.schema = [*current.schema, *(bigquery.SchemaField.from_api_repr(c.bigquery()) for c in added)]
+        client.update_table(current, ["schema"])
+    return [c.name for c in added]
+
+
+class _EvolveTables(beam.DoFn):
+    """Runs once per job: brings existing tables up to the contract (``evolve_table``)."""
+
+    def __init__(self, project: str | None, tables: list[tuple[str, Table]]) -> None:
+        self.project = project
+        self.tables = tables
+
+    def process(self, _: None) -> Iterator[str]:
+        client = bigquery.Client(project=self.project)
+        for spec, table in self.tables:
+            for name in evolve_table(client, spec, table):
+                yield f"{spec}.{name}"
+
+
+def _when_tables_are_ready(row: Row, _added_columns: list[str]) -> Row:
+    """Passes ``row`` on; the side input holds every write back until the tables match the contract."""
+    return row
 
 
 def _count_offered(row: Row) -> Iterator[Row]:
@@ -90,20 +162,28 @@ class BigQuerySink(WarehouseSink):
         return f"{self.dataset}.{table.name}"
 
     def write(self, rows, dead_letters, duplicates=None):
+        project = self.dataset.split(":")[0] if ":" in self.dataset else None
+        tables = [(self.table_spec(table), table) for table in (RAW_EVENTS, DEAD_LETTER)]
+        ready = beam.pvalue.AsList(
+            rows.pipeline | "Once" >> beam.Create([None]) | "EvolveTables" >> beam.ParDo(_EvolveTables(project, tables))
+        )
         distinct = rows if self.streaming else rows | "Deduplicate" >> DeduplicateEvents()
         result = (
             distinct
+            | "WaitForTables" >> beam.Map(_when_tables_are_ready, ready)
             | "CountOffered" >> beam.FlatMap(_count_offered)
             | "ToBigQueryRows" >> beam.Map(to_bigquery_row)
             | "WriteRawEvents" >> _write(RAW_EVENTS, self.table_spec(RAW_EVENTS))
         )
-        rejected = result.failed_rows_with_errors | "RejectedToDeadLetters" >> beam.Map(
-            rejected_row_to_dead_letter, self.context
-        )
+        rejected = result.failed_rows_with_errors | "RejectedToDeadLetters" >> RejectedRowsToDeadLetters(self.context)
         all_dead_letters = (dead_letters, rejected) | "AllDeadLetters" >> beam.Flatten()
-        if not self.streaming:
-            all_dead_letters | "WriteDeadLetterFiles" >> WriteDeadLetterFiles(self.dead_letter_dir, self.context.run_id)
-        dead_letter_result = all_dead_letters | "WriteDeadLetterTable" >> _write(
-            DEAD_LETTER, self.table_spec(DEAD_LETTER)
+        window = STREAM_WINDOW_SECONDS if self.streaming else None
+        all_dead_letters | "WriteDeadLetterFiles" >> WriteDeadLetterFiles(
+            self.dead_letter_dir, self.context.run_id, window
+        )
+        dead_letter_result = (
+            all_dead_letters
+            | "WaitForDeadLetterTable" >> beam.Map(_when_tables_are_ready, ready)
+            | "WriteDeadLetterTable" >> _write(DEAD_LETTER, self.table_spec(DEAD_LETTER))
         )
         return dead_letter_result.failed_rows_with_errors

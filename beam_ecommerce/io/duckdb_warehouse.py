@@ -11,6 +11,8 @@ nothing twice.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import time
@@ -26,7 +28,7 @@ import orjson
 from apache_beam.io.filesystems import FileSystems
 
 from beam_ecommerce import metrics
-from beam_ecommerce.io.dead_letter_files import WriteDeadLetterFiles
+from beam_ecommerce.io.dead_letter_files import STREAM_WINDOW_SECONDS, WriteDeadLetterFiles
 from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.records import Row
 from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
@@ -67,6 +69,50 @@ class LoadReport:
 
 class WarehouseError(RuntimeError):
     """The warehouse cannot be opened or written (locked, corrupt, disk full)."""
+
+
+def _column_types(con: duckdb.DuckDBPyConnection, table_name: str) -> dict[str, str]:
+    return {name: column_type for name, column_type, *_ in con.execute(f'DESCRIBE "{table_name}"').fetchall()}
+
+
+@functools.cache
+def _contract_types(table: Table) -> dict[str, str]:
+    """The column types ``table`` should have, spelled as DuckDB spells them (so they compare as text)."""
+    con = duckdb.connect()
+    try:
+        con.execute(table.duckdb_ddl())
+        return _column_types(con, table.name)
+    finally:
+        con.close()
+
+
+def add_missing_columns(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Evolves ``table`` additively: adds the contract's new columns, refuses anything else.
+
+    A new contract version may only add optional fields (the contract checks that), so a
+    column whose type differs, or a new column that must not be null, means the file was
+    made by an incompatible contract: loading into it would fail row by row, so stop here.
+    """
+    existing = _column_types(con, table.name)
+    expected = _contract_types(table)
+    retyped = [
+        f"{name} is {existing[name]}, not {kind}" for name, kind in expected.items() if existing.get(name, kind) != kind
+    ]
+    if retyped:
+        raise WarehouseError(f"table {table.name} does not match the event contract: {'; '.join(retyped)}")
+    for column in table.columns:
+        if column.name in existing:
+            continue
+        if column.mode == "REQUIRED":
+            raise WarehouseError(f"cannot add required column {column.name} to {table.name}: its rows have no value")
+        con.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {column.duckdb_type()}')
+        _LOGGER.info("added column %s %s to %s", column.name, column.duckdb_type(), table.name)
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Rolls back the open transaction; a COMMIT that failed (disk full) has ended it already."""
+    with contextlib.suppress(duckdb.TransactionException):
+        con.execute("ROLLBACK")
 
 
 def _sql_list(paths: Iterable[str]) -> str:
@@ -148,8 +194,10 @@ class DuckDBWarehouse:
         return LoadReport(run_id, *(int(value) for value in totals))
 
     def create_tables(self, con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(RAW_EVENTS.duckdb_ddl())
-        con.execute(DEAD_LETTER.duckdb_ddl())
+        """Creates the tables, or adds the columns a newer contract has to the tables an older one made."""
+        for table in (RAW_EVENTS, DEAD_LETTER):
+            con.execute(table.duckdb_ddl())
+            add_missing_columns(con, table)
         con.execute(_PIPELINE_RUNS_DDL)
 
     def load(
@@ -178,7 +226,7 @@ class DuckDBWarehouse:
             con.execute("COMMIT")
             return report
         except duckdb.Error as error:
-            con.execute("ROLLBACK")
+            rollback(con)
             raise WarehouseError(
                 f"loading run {run_id} into {self.path} failed, nothing was written: {error}"
             ) from None
@@ -309,12 +357,16 @@ class DuckDBStreamSink(WarehouseSink):
     redelivered message from landing twice.
     """
 
-    def __init__(self, warehouse: DuckDBWarehouse, staging_dir: str, run_id: str) -> None:
+    def __init__(self, warehouse: DuckDBWarehouse, staging_dir: str, dead_letter_dir: str, run_id: str) -> None:
         self.warehouse = warehouse
         self.staging_dir = staging_dir
+        self.dead_letter_dir = dead_letter_dir
         self.run_id = run_id
 
     def write(self, rows, dead_letters, duplicates=None):
+        _ = dead_letters | "WriteDeadLetterFiles" >> WriteDeadLetterFiles(
+            self.dead_letter_dir, self.run_id, STREAM_WINDOW_SECONDS
+        )
         parts = [
             rows | "TagRows" >> beam.Map(lambda row: (_ROW, row)),
             dead_letters | "TagDeadLetters" >> beam.Map(lambda row: (_DEAD_LETTER, row)),

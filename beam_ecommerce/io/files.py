@@ -169,6 +169,9 @@ def _csv_records(file_range: FileRange, blocks: Iterator[list[bytes] | Exception
     """One record per logical CSV row (a quoted field may span lines) after the header line."""
     lines = (line for block in blocks for line in ([block] if isinstance(block, Exception) else block))
     header_line = next(lines, b"")
+    if isinstance(header_line, Exception):  # not even the header could be read
+        yield [_read_error(file_range, file_range.first_line, header_line, None)]
+        return
     header = _csv_header(header_line)
     pending: list[bytes] = []
     quotes = 0
@@ -215,9 +218,7 @@ class _ReadRange(beam.DoFn):
                 yield RawBatch(pending)
 
 
-def _csv_header(line: bytes | Exception) -> tuple[str, ...] | None:
-    if isinstance(line, Exception):
-        return None
+def _csv_header(line: bytes) -> tuple[str, ...] | None:
     try:
         text = line.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:

@@ -34,7 +34,8 @@ class RunSummary:
         )
 
 
-def _counter_totals(result: PipelineResult) -> Counter:
+def counter_totals(result: PipelineResult) -> Counter:
+    """Every counter of the project's namespace, by name, summed over steps."""
     totals: Counter = Counter()
     query = result.metrics().query(MetricsFilter().with_namespace(metrics.NAMESPACE))
     for counter in query["counters"]:
@@ -45,7 +46,7 @@ def _counter_totals(result: PipelineResult) -> Counter:
 
 def summarize(result: PipelineResult, run_id: str) -> RunSummary:
     """The run's summary from the finished pipeline's counters."""
-    totals = _counter_totals(result)
+    totals = counter_totals(result)
     prefix = metrics.DEAD_LETTERS + "."
     return RunSummary(
         run_id=run_id,

@@ -66,13 +66,52 @@ def _compose(envelope: Mapping[str, Any], body: Mapping[str, Any], event_type: s
     }
 
 
-@functools.lru_cache(maxsize=1)
-def event_schemas() -> dict[tuple[str, int], EventSchema]:
-    """All composed schemas keyed by ``(event_type, version)``.
+class IncompatibleSchemaChange(ValueError):
+    """A new version of an event type removes or retypes a field its previous version has."""
+
+
+def _shape(spec: Mapping[str, Any]) -> str:
+    """What a field's warehouse column depends on: its JSON types (null aside) and format."""
+    types = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
+    shape = "|".join(sorted(t for t in types if t != "null"))
+    return f"{shape} ({spec['format']})" if "format" in spec else shape
+
+
+def compatibility_problems(older: Mapping[str, Any], newer: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """How ``newer`` breaks readers of ``older`` (fields removed or retyped, nested ones too); empty if it does not.
+
+    Adding fields is compatible: the warehouse gains a nullable column and older events
+    simply lack it.
+    """
+    problems = []
+    for name, spec in older["properties"].items():
+        new_spec = newer["properties"].get(name)
+        if new_spec is None:
+            problems.append(f"removes field {prefix}{name}")
+        elif _shape(spec) != _shape(new_spec):
+            problems.append(f"changes the type of {prefix}{name} from {_shape(spec)} to {_shape(new_spec)}")
+        elif "properties" in spec.get("items", {}):
+            problems += compatibility_problems(spec["items"], new_spec["items"], f"{prefix}{name}[].")
+    return problems
+
+
+def _check_versions_compatible(composed: Mapping[tuple[str, int], EventSchema]) -> None:
+    for (event_type, version), newer in composed.items():
+        older = composed.get((event_type, version - 1))
+        problems = compatibility_problems(older.schema, newer.schema) if older else []
+        if problems:
+            raise IncompatibleSchemaChange(
+                f"{event_type} v{version} is not backward compatible with v{version - 1}: {'; '.join(problems)}. "
+                "A new version may only add fields; a breaking change needs a new event type."
+            )
+
+
+def compose_contract(files: Mapping[tuple[str, int], Mapping[str, Any]]) -> dict[tuple[str, int], EventSchema]:
+    """The composed schemas of schema ``files`` keyed by ``(event_type, version)``.
 
     A type at version N is composed with the newest envelope whose version is <= N.
+    Raises ``IncompatibleSchemaChange`` if a version breaks the one before it.
     """
-    files = _load_schema_files()
     envelopes = {version: spec for (name, version), spec in files.items() if name == _ENVELOPE}
     composed: dict[tuple[str, int], EventSchema] = {}
     for (name, version), body in sorted(files.items()):
@@ -80,7 +119,14 @@ def event_schemas() -> dict[tuple[str, int], EventSchema]:
             continue
         envelope = envelopes[max(v for v in envelopes if v <= version)]
         composed[(name, version)] = EventSchema(name, version, _compose(envelope, body, name, version))
+    _check_versions_compatible(composed)
     return composed
+
+
+@functools.lru_cache(maxsize=1)
+def event_schemas() -> dict[tuple[str, int], EventSchema]:
+    """All composed schemas of the package's contract keyed by ``(event_type, version)``."""
+    return compose_contract(_load_schema_files())
 
 
 def event_types() -> tuple[str, ...]:

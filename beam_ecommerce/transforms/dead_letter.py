@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 
 from beam_ecommerce import metrics
-from beam_ecommerce.records import Event, EventBatch, RawRecord, Row
+from beam_ecommerce.records import CSV, JSON, Event, EventBatch, RawRecord, Row
 
 DEAD_LETTER_TAG = "dead_letter"
 
@@ -29,6 +30,11 @@ VALIDATE = "validate"
 ENRICH = "enrich"
 SINK = "sink"
 UNEXPECTED_ERROR = "unexpected_error"
+
+_CLEAR_PII = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
+# Dead-letter attributes that describe a file record (Pub/Sub records carry their message's attributes).
+FORMAT_ATTRIBUTE = "beam_ecommerce:file_format"
+CSV_HEADER_ATTRIBUTE = "beam_ecommerce:csv_header"
 
 
 @dataclass(frozen=True)
@@ -77,13 +83,13 @@ def dead_letter_row(
         "timestamp": datetime.now(UTC).isoformat(),
         "payloadString": _payload_string(raw.payload),
         "payloadBytes": base64.b64encode(raw.payload).decode("ascii"),
-        "attributes": [{"key": k, "value": v} for k, v in raw.attributes],
-        "errorMessage": message,
-        "stacktrace": stacktrace,
+        "attributes": [{"key": k, "value": v} for k, v in raw.attributes + _file_metadata(raw)],
+        "errorMessage": _redact(message),
+        "stacktrace": _redact(stacktrace),
         "stage": stage,
         "error_type": error_type,
-        "event_id": _str_or_none(event.get("event_id")),
-        "event_type": _str_or_none(event.get("event_type")),
+        "event_id": _redact(_str_or_none(event.get("event_id"))),
+        "event_type": _redact(_str_or_none(event.get("event_type"))),
         "source": raw.source,
         "pipeline_version": context.pipeline_version,
         "run_id": context.run_id,
@@ -94,9 +100,37 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _redact(text: str | None) -> str | None:
+    """``text`` without e-mail or IP addresses: messages can quote a record's values, and only the
+    payload columns may hold PII in clear (replay needs them)."""
+    return None if text is None else _CLEAR_PII.sub("<redacted>", text)
+
+
+def _file_metadata(raw: RawRecord) -> tuple[tuple[str, str], ...]:
+    """What it takes to parse a CSV record again (its format and its file's header): replay needs it."""
+    if raw.format != CSV:
+        return ()
+    header = ((CSV_HEADER_ATTRIBUTE, ",".join(raw.csv_header)),) if raw.csv_header is not None else ()
+    return ((FORMAT_ATTRIBUTE, CSV), *header)
+
+
 def original_payload(row: Row) -> bytes:
     """The exact bytes a dead letter was made from."""
     return base64.b64decode(row["payloadBytes"])
+
+
+def original_record(row: Row) -> RawRecord:
+    """The raw record a dead letter was made from, as the core first saw it (``dead_letter_row`` undone)."""
+    attributes = {item["key"]: item["value"] for item in row["attributes"]}
+    record_format = attributes.pop(FORMAT_ATTRIBUTE, JSON)
+    header = attributes.pop(CSV_HEADER_ATTRIBUTE, None)
+    return RawRecord(
+        original_payload(row),
+        row["source"],
+        record_format,
+        tuple(attributes.items()),
+        tuple(header.split(",")) if header is not None else None,
+    )
 
 
 class RouteBatch(beam.DoFn):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -44,11 +45,19 @@ def parse_json(payload: bytes) -> dict[str, Any]:
     return value
 
 
+def _finite_float(cell: str) -> float:
+    """A CSV number; ``nan`` and ``inf`` are text to ``float`` but no JSON number, so the contract has none."""
+    value = float(cell)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {cell!r}")
+    return value
+
+
 @functools.lru_cache(maxsize=1)
 def _csv_converters() -> dict[str, Callable[[str], Any]]:
     """Per contract field, how a CSV cell becomes the JSON value the schema expects."""
     converters: dict[str, Callable[[str], Any]] = {}
-    by_type: dict[str, Callable[[str], Any]] = {"integer": int, "number": float, "array": orjson.loads}
+    by_type: dict[str, Callable[[str], Any]] = {"integer": int, "number": _finite_float, "array": orjson.loads}
     for event_schema in event_schemas().values():
         for name, spec in event_schema.schema["properties"].items():
             types = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]

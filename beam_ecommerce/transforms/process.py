@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam import pvalue
+from apache_beam.utils.secret import Secret
 
 from beam_ecommerce.records import EventBatch, RawBatch, RowBatch
 from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RouteBatch, RunContext
@@ -14,6 +15,7 @@ from beam_ecommerce.transforms.enrich import EnrichEvent
 from beam_ecommerce.transforms.parse import ParseRecord
 from beam_ecommerce.transforms.streaming import LatenessGate
 from beam_ecommerce.transforms.validate import ValidateEvent
+from beam_ecommerce.transforms.warehouse_fit import FitWarehouse
 
 
 class ProcessedEvents(NamedTuple):
@@ -55,15 +57,16 @@ class RunStages(beam.DoFn):
 
 
 class ProcessEvents(beam.PTransform):
-    """Parse -> validate -> enrich over batches of ``RawRecord``.
+    """Parse -> validate -> enrich -> fit the warehouse, over batches of ``RawRecord``.
 
     Input: a PCollection of ``RawBatch`` (file sources emit batches; wrap a per-record
     source such as Pub/Sub in ``BatchRecords``). Output: ``ProcessedEvents``. The same
     stages as ``ParseEvents`` | ``ValidateEvents`` | ``EnrichEvents``, in one step; a
-    streaming pipeline adds the ``LatenessGate`` stage with ``allowed_lateness``.
+    streaming pipeline adds the ``LatenessGate`` stage with ``allowed_lateness``. The last
+    stage, ``FitWarehouse``, dead-letters rows the warehouse tables cannot hold (stage ``sink``).
     """
 
-    def __init__(self, context: RunContext, pii_key: str, allowed_lateness: timedelta | None = None) -> None:
+    def __init__(self, context: RunContext, pii_key: str | Secret, allowed_lateness: timedelta | None = None) -> None:
         super().__init__()
         self.context = context
         self.pii_key = pii_key
@@ -73,6 +76,7 @@ class ProcessEvents(beam.PTransform):
         stages = [ParseRecord(self.context), ValidateEvent(self.context), EnrichEvent(self.context, self.pii_key)]
         if self.allowed_lateness is not None:
             stages.append(LatenessGate(self.context, self.allowed_lateness))
+        stages.append(FitWarehouse(self.context))
         core = beam.ParDo(RunStages(stages)).with_output_types(RowBatch)
         outputs = batches | "ParseValidateEnrich" >> core.with_outputs(DEAD_LETTER_TAG, main="rows")
         return ProcessedEvents(outputs.rows, outputs[DEAD_LETTER_TAG])

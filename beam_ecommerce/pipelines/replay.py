@@ -1,0 +1,208 @@
+"""The replay pipeline: dead letters -> (a fix function) -> the transform core -> the local warehouse.
+
+Replays the dead letters a filter picks through the same ``ProcessEvents`` as the batch
+pipeline, loads what passes now with the same sink, dead-letters again what still fails,
+and records in the ``replayed`` table which dead letters landed, so that a second replay
+does not offer them again (and the load's ``event_id`` dedupe would absorb them if it did).
+A dry run runs the same steps, writes nothing and says what would pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from beam_ecommerce import __version__, metrics
+from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, OptionsError, new_run_id, pii_key
+from beam_ecommerce.pipelines.reconciliation import RunSummary, counter_totals, summarize
+from beam_ecommerce.pipelines.sinks import warehouse_sink
+from beam_ecommerce.replay import (
+    ALREADY_REPLAYED,
+    MARKED,
+    SELECTED,
+    TABLE,
+    UNREADABLE,
+    ApplyFix,
+    DeadLetterFilter,
+    MarkReplayed,
+    ReadDeadLetters,
+    SelectForReplay,
+    dead_letter_files,
+    load_fix,
+)
+from beam_ecommerce.reporting import REPLAY, reports_dir, run_report, write_run_report
+from beam_ecommerce.transforms import DEAD_LETTER_TAG, BatchRecords, ProcessEvents, RunContext
+from beam_ecommerce.transforms.dead_letter import original_record
+
+__all__ = ["OptionsError", "ReplayOptions", "ReplayOutcome", "build_pipeline", "run"]
+
+WOULD_PASS = "replay_would_pass"
+
+
+class ReplayOptions(PipelineOptions):
+    """Options of the replay pipeline: which dead letters, and how to fix them."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument(
+            "--dead_letters",
+            default=None,
+            help=f"Dead letters to replay: a folder or gs:// prefix of dead-letter files, a file pattern, or "
+            f"'{TABLE}' for the dead_letter table of --duckdb_path.",
+        )
+        parser.add_argument("--stage", default=None, help="Only these stages, comma-separated (e.g. validate,late).")
+        parser.add_argument("--reason", default=None, help="Only these error types, comma-separated.")
+        parser.add_argument("--since", default=None, help="Only dead letters that failed at or after this ISO time.")
+        parser.add_argument("--until", default=None, help="Only dead letters that failed before this ISO time (UTC).")
+        parser.add_argument(
+            "--fix",
+            default=None,
+            help="module:function applied to each payload first (bytes -> bytes or str); importable on the workers.",
+        )
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    """What a replay did: the reconciled summary (records in = dead letters selected) and the selection."""
+
+    summary: RunSummary
+    already_replayed: int
+    unreadable: int
+    marked: int
+    dry_run: bool
+
+    @property
+    def reconciles(self) -> bool:
+        return self.summary.reconciles
+
+    def lines(self) -> list[str]:
+        summary = self.summary
+        head = "dry run, nothing written: " if self.dry_run else ""
+        lines = [
+            f"replay {summary.run_id}: {head}{summary.records_in} dead letters selected"
+            f" ({self.already_replayed} left out as replayed before, {self.unreadable} unreadable lines)"
+        ]
+        lines += [f"  still failing {reason}: {count}" for reason, count in summary.dead_letters_by_reason.items()]
+        if self.dry_run:
+            lines.append(f"would pass now: {summary.rows_loaded}; would still fail: {summary.dead_letters}")
+        else:
+            lines.append(f"marked replayed: {self.marked}")
+            lines.append(summary.reconciliation_line())
+        return lines
+
+
+def _time(name: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise OptionsError(f"--{name} must be an ISO 8601 time such as 2026-11-03T10:00:00Z, not {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _names(text: str | None) -> frozenset[str]:
+    return frozenset(name.strip() for name in (text or "").split(",") if name.strip())
+
+
+def _selection(replay: ReplayOptions) -> DeadLetterFilter:
+    return DeadLetterFilter(
+        _names(replay.stage), _names(replay.reason), _time("since", replay.since), _time("until", replay.until)
+    )
+
+
+def _check_source(location: str, source: EventSourceOptions) -> None:
+    if location == TABLE:
+        if not os.path.exists(source.duckdb_path):
+            raise OptionsError(f"no warehouse at {source.duckdb_path} to read the dead_letter table from")
+        return
+    pattern = dead_letter_files(location)
+    try:
+        matched = FileSystems.match([pattern])[0].metadata_list
+    except Exception as error:  # noqa: BLE001 - any failure to list them is the user's to fix
+        raise OptionsError(f"cannot read dead letters {pattern!r}: {error}") from None
+    if not matched:
+        raise OptionsError(f"no dead-letter files match {pattern!r}")
+
+
+def _count_would_pass(rows: list) -> tuple[()]:
+    metrics.counter(WOULD_PASS).inc(len(rows))
+    return ()
+
+
+def build_pipeline(options: PipelineOptions, dry_run: bool = False) -> tuple[beam.Pipeline, RunContext]:
+    """The replay pipeline for ``options``, not yet run, and the run it will be (writing nothing if ``dry_run``)."""
+    source = options.view_as(EventSourceOptions)
+    replay = options.view_as(ReplayOptions)
+    if not replay.dead_letters:
+        raise OptionsError(f"--dead_letters is required: a folder, gs:// prefix or pattern of files, or '{TABLE}'")
+    if source.sink == BIGQUERY:
+        # Streaming inserts have no event_id dedupe against the table: a replay could load a row twice.
+        raise OptionsError("replay loads the local DuckDB warehouse; --sink=bigquery is not supported")
+    selection = _selection(replay)
+    if replay.fix:
+        try:
+            load_fix(replay.fix)
+        except ValueError as error:
+            raise OptionsError(f"--fix: {error}") from None
+    _check_source(replay.dead_letters, source)
+    source.run_id = source.run_id or new_run_id()
+    context = RunContext(source.run_id, __version__)
+    warehouse = DuckDBWarehouse(source.duckdb_path, source.duckdb_memory_limit)
+
+    pipeline = beam.Pipeline(options=options)
+    selected = (
+        pipeline
+        | "ReadDeadLetters" >> ReadDeadLetters(replay.dead_letters, warehouse)
+        | "Select" >> SelectForReplay(selection, warehouse)
+    )
+    batches = selected | "ToRawRecords" >> beam.Map(original_record) | "Batch" >> BatchRecords(source.batch_size)
+    fix_dead_letters = None
+    if replay.fix:
+        fixed = batches | "Fix" >> beam.ParDo(ApplyFix(context, replay.fix)).with_outputs(
+            DEAD_LETTER_TAG, main="records"
+        )
+        batches, fix_dead_letters = fixed.records, fixed[DEAD_LETTER_TAG]
+    processed = batches | "ProcessEvents" >> ProcessEvents(context, pii_key(source))
+    if dry_run:
+        processed.rows | "CountWouldPass" >> beam.FlatMap(_count_would_pass)
+        return pipeline, context
+    dead_letters = processed.dead_letters
+    if fix_dead_letters is not None:
+        dead_letters = (fix_dead_letters, dead_letters) | "AllDeadLetters" >> beam.Flatten()
+    loads = warehouse_sink(source, context).write(processed.rows, dead_letters)
+    processed.rows | "MarkReplayed" >> MarkReplayed(warehouse, context.run_id, selected, loads)
+    return pipeline, context
+
+
+def run(argv: list[str] | None = None, dry_run: bool = False) -> ReplayOutcome:
+    """Builds, runs and waits for the replay; returns what it did (and writes its run report unless a dry run)."""
+    started_at = datetime.now(UTC)
+    options = PipelineOptions(argv)
+    pipeline, context = build_pipeline(options, dry_run)
+    result = pipeline.run()
+    result.wait_until_finish()
+    totals = counter_totals(result)
+    replay = options.view_as(ReplayOptions)
+    summary = dataclasses.replace(summarize(result, context.run_id), records_in=totals[SELECTED])
+    if dry_run:
+        summary = dataclasses.replace(summary, rows_loaded=totals[WOULD_PASS])
+    outcome = ReplayOutcome(summary, totals[ALREADY_REPLAYED], totals[UNREADABLE], totals[MARKED], dry_run)
+    if not dry_run:
+        details = {
+            "filter": {"stage": replay.stage, "reason": replay.reason, "since": replay.since, "until": replay.until},
+            "fix": replay.fix,
+            "already_replayed": outcome.already_replayed,
+            "unreadable_lines": outcome.unreadable,
+            "marked_replayed": outcome.marked,
+        }
+        report = run_report(summary, REPLAY, context.pipeline_version, [replay.dead_letters], started_at, details)
+        write_run_report(report, reports_dir(options.view_as(EventSourceOptions)))
+    return outcome

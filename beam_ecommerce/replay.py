@@ -1,0 +1,331 @@
+"""Dead-letter replay: read dead letters back, choose them, fix them, and remember what was replayed.
+
+The pieces that ``beam_ecommerce.pipelines.replay`` runs around the same ``ProcessEvents``
+core as every other pipeline:
+
+- ``ReadDeadLetters``: dead-letter rows from the JSONL files the sinks write (a folder or
+  ``gs://`` prefix, or a file pattern) or from the local warehouse's ``dead_letter`` table,
+  all in the files' JSON form;
+- ``SelectForReplay``: those a ``DeadLetterFilter`` picks (stages, reasons, time range) and
+  no earlier replay has landed, one per ``dead_letter_id``;
+- ``ApplyFix``: a user's fix function ``module:function`` applied to each payload, like the
+  UDFs of Google's templates; a record it fails on becomes a dead letter of stage ``replay_fix``;
+- ``MarkReplayed``: after the load, one ``replayed`` row per dead letter whose record is now
+  in the warehouse, so that a later replay leaves it out. If a replay dies between its load
+  and its marks, the load's ``event_id`` dedupe absorbs the rows the next replay offers again.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import apache_beam as beam
+import duckdb
+import orjson
+import pyarrow as pa
+from apache_beam import pvalue
+
+from beam_ecommerce import metrics
+from beam_ecommerce.io.dead_letter_files import dead_letter_prefix
+from beam_ecommerce.io.duckdb_warehouse import LOCK_WAIT_SECONDS, DuckDBWarehouse, WarehouseError, rollback
+from beam_ecommerce.records import RawBatch, RawRecord, Row
+from beam_ecommerce.transforms.dead_letter import RecordError, RouteBatch, RunContext
+
+_LOGGER = logging.getLogger(__name__)
+
+TABLE = "table"
+"""``--dead_letters`` value that reads the local warehouse's ``dead_letter`` table."""
+REPLAY_FIX = "replay_fix"
+"""Stage of the dead letter of a record the fix function failed on."""
+
+SELECTED = "replay_selected"
+ALREADY_REPLAYED = "replay_already_replayed"
+UNREADABLE = "replay_unreadable_lines"
+MARKED = "replay_marked"
+
+# What a row needs to be replayed; the other dead-letter columns are context.
+_NEEDED = frozenset({"dead_letter_id", "timestamp", "payloadBytes", "attributes", "stage", "error_type", "source"})
+
+_REPLAYED_DDL = """
+CREATE TABLE IF NOT EXISTS replayed (
+  dead_letter_id VARCHAR NOT NULL,
+  event_id VARCHAR NOT NULL,
+  replay_run_id VARCHAR NOT NULL,
+  replayed_at TIMESTAMPTZ NOT NULL
+)"""
+
+
+@dataclass(frozen=True)
+class DeadLetterFilter:
+    """Which dead letters to replay: any of ``stages``, any of ``reasons``, failed in ``[since, until)``.
+
+    An empty set or ``None`` does not filter.
+    """
+
+    stages: frozenset[str] = frozenset()
+    reasons: frozenset[str] = frozenset()
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def matches(self, row: Row) -> bool:
+        if self.stages and row["stage"] not in self.stages:
+            return False
+        if self.reasons and row["error_type"] not in self.reasons:
+            return False
+        if self.since is None and self.until is None:
+            return True
+        failed_at = datetime.fromisoformat(row["timestamp"])
+        return (self.since is None or failed_at >= self.since) and (self.until is None or failed_at < self.until)
+
+
+def dead_letter_files(location: str) -> str:
+    """The pattern of the dead-letter files under ``location``, unless ``location`` is a pattern already.
+
+    Only the shards ``WriteDeadLetterFiles`` names: a run that was killed leaves half-written
+    temporary files beside them, which are no dead letters.
+    """
+    if any(char in location for char in "*?["):
+        return location
+    return dead_letter_prefix(location, "*") + "*.jsonl"
+
+
+class _ParseDeadLetterLine(beam.DoFn):
+    """``(file, line)`` -> the dead-letter row; a line that is none is counted and logged, not replayed."""
+
+    def process(self, element: tuple[str, str]) -> Iterator[Row]:
+        path, line = element
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict) or not _NEEDED <= row.keys():
+            metrics.counter(UNREADABLE).inc()
+            _LOGGER.warning("%s: left out a line that is not a dead letter: %.100s", path, line)
+            return
+        yield row
+
+
+def _json_form(row: Row) -> Row:
+    """A ``dead_letter`` table row in the form the files hold (base64 payload, ISO timestamp)."""
+    return row | {
+        "payloadBytes": base64.b64encode(row["payloadBytes"]).decode("ascii"),
+        "timestamp": row["timestamp"].isoformat(),
+    }
+
+
+class _ReadDeadLetterTable(beam.DoFn):
+    """The local warehouse's ``dead_letter`` table, row by row."""
+
+    def __init__(self, warehouse: DuckDBWarehouse) -> None:
+        self.warehouse = warehouse
+
+    def process(self, _: None) -> Iterator[Row]:
+        con = self.warehouse.connect(read_only=True)
+        try:
+            cursor = con.execute("SELECT * FROM dead_letter")
+            names = [column[0] for column in cursor.description]
+            while chunk := cursor.fetchmany(10_000):
+                for values in chunk:
+                    yield _json_form(dict(zip(names, values, strict=True)))
+        finally:
+            con.close()
+
+
+class ReadDeadLetters(beam.PTransform):
+    """``location`` (files, see ``dead_letter_files``, or ``TABLE``) -> dead-letter rows in their JSON form."""
+
+    def __init__(self, location: str, warehouse: DuckDBWarehouse) -> None:
+        super().__init__()
+        self.location = location
+        self.warehouse = warehouse
+
+    def expand(self, pbegin):
+        if self.location == TABLE:
+            return (
+                pbegin | "Once" >> beam.Create([None]) | "ReadTable" >> beam.ParDo(_ReadDeadLetterTable(self.warehouse))
+            )
+        return (
+            pbegin
+            | "ReadFiles" >> beam.io.ReadFromTextWithFilename(dead_letter_files(self.location))
+            | "Parse" >> beam.ParDo(_ParseDeadLetterLine())
+        )
+
+
+def replayed_ids(warehouse: DuckDBWarehouse) -> frozenset[str]:
+    """The dead letters earlier replays landed (none before the first replay)."""
+    if not os.path.exists(warehouse.path):
+        return frozenset()
+    con = warehouse.connect(read_only=True)
+    try:
+        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'replayed'").fetchone()[0]:
+            return frozenset()
+        return frozenset(
+            dead_letter_id for (dead_letter_id,) in con.execute("SELECT dead_letter_id FROM replayed").fetchall()
+        )
+    finally:
+        con.close()
+
+
+def _one_copy(keyed: tuple[str, Iterable[Row]]) -> Row:
+    """One of the copies of a dead letter (files and table, or the files of several runs, can hold it): the first."""
+    return min(keyed[1], key=lambda row: row["timestamp"])
+
+
+class _SkipReplayed(beam.DoFn):
+    """Leaves out the dead letters an earlier replay landed; counts what it selects and what it leaves out."""
+
+    def process(self, row: Row, replayed: frozenset[str]) -> Iterator[Row]:
+        if row["dead_letter_id"] in replayed:
+            metrics.counter(ALREADY_REPLAYED).inc()
+            return
+        metrics.counter(SELECTED).inc()
+        yield row
+
+
+class SelectForReplay(beam.PTransform):
+    """Dead-letter rows -> those to replay: picked by ``selection``, not replayed yet, one per ``dead_letter_id``."""
+
+    def __init__(self, selection: DeadLetterFilter, warehouse: DuckDBWarehouse) -> None:
+        super().__init__()
+        self.selection = selection
+        self.warehouse = warehouse
+
+    def expand(self, rows):
+        replayed = pvalue.AsSingleton(
+            rows.pipeline | "Once" >> beam.Create([self.warehouse]) | "ReplayedIds" >> beam.Map(replayed_ids)
+        )
+        return (
+            rows
+            | "Filter" >> beam.Filter(self.selection.matches)
+            | "KeyById" >> beam.Map(lambda row: (row["dead_letter_id"], row))
+            | "GroupById" >> beam.GroupByKey()
+            | "OneCopy" >> beam.Map(_one_copy)
+            | "NotReplayedYet" >> beam.ParDo(_SkipReplayed(), replayed)
+        )
+
+
+def load_fix(path: str) -> Callable[[bytes], bytes | str]:
+    """The function ``module:function`` names; ``ValueError`` saying why if there is none."""
+    module_name, _, name = path.partition(":")
+    if not module_name or not name:
+        raise ValueError(f"a fix function is named module:function, not {path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"cannot import the fix function's module {module_name!r}: {error}") from None
+    fix = getattr(module, name, None)
+    if not callable(fix):
+        raise ValueError(f"module {module_name!r} has no function {name!r}")
+    return fix
+
+
+class ApplyFix(RouteBatch):
+    """Replay's stage before the core: ``fix(payload: bytes) -> bytes | str`` on each record.
+
+    The record keeps its source and attributes; a fix that raises, or returns something
+    else, sends the record to the dead letter (stage ``replay_fix``) with its bytes as they were.
+    """
+
+    stage = REPLAY_FIX
+
+    def __init__(self, context: RunContext, fix_path: str) -> None:
+        super().__init__(context)
+        self.fix_path = fix_path
+
+    def setup(self) -> None:
+        self._fix = load_fix(self.fix_path)
+
+    def apply(self, raw: RawRecord) -> RawRecord:
+        fixed = self._fix(raw.payload)
+        if isinstance(fixed, str):
+            fixed = fixed.encode("utf-8")
+        if not isinstance(fixed, bytes):
+            raise RecordError("fix_returned_no_bytes", f"{self.fix_path} returned {type(fixed).__name__}, not bytes")
+        return raw._replace(payload=fixed)
+
+    def process(self, batch: RawBatch):
+        for output in super().process(batch):
+            yield output if isinstance(output, pvalue.TaggedOutput) else RawBatch(output)
+
+
+def _source_and_event_id(rows: list[Row]) -> Iterator[tuple[str, str]]:
+    for row in rows:
+        yield row["source"], row["event_id"]
+
+
+def _marks(joined: tuple[str, dict[str, list[str]]]) -> Iterator[tuple[str, str]]:
+    """``(dead_letter_id, event_id)`` for each dead letter of a source that produced a row."""
+    _, found = joined
+    event_ids = sorted(found["rows"])
+    if event_ids:
+        for dead_letter_id in found["dead_letters"]:
+            yield dead_letter_id, event_ids[0]
+
+
+class _RecordReplayed(beam.DoFn):
+    """Writes all marks of a replay in one transaction, after the load (its reports are the side input)."""
+
+    def __init__(self, warehouse: DuckDBWarehouse, run_id: str) -> None:
+        self.warehouse = warehouse
+        self.run_id = run_id
+
+    def process(self, marks: list[tuple[str, str]], _loads: list[Any]) -> Iterator[int]:
+        table = pa.table(
+            {"dead_letter_id": [m[0] for m in marks], "event_id": [m[1] for m in marks]},
+            schema=pa.schema([("dead_letter_id", pa.string()), ("event_id", pa.string())]),
+        )
+        con = self.warehouse.connect(wait_for_lock=LOCK_WAIT_SECONDS)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(_REPLAYED_DDL)
+            con.register("marks", table)
+            (inserted,) = con.execute(
+                """INSERT INTO replayed
+                   SELECT m.dead_letter_id, m.event_id, ?, ? FROM marks AS m
+                   ANTI JOIN replayed AS r ON r.dead_letter_id = m.dead_letter_id""",
+                [self.run_id, datetime.now(UTC)],
+            ).fetchone()
+            con.execute("COMMIT")
+        except duckdb.Error as error:
+            rollback(con)
+            raise WarehouseError(f"recording replay {self.run_id} in {self.warehouse.path} failed: {error}") from None
+        finally:
+            con.close()
+        metrics.counter(MARKED).inc(inserted)
+        yield inserted
+
+
+class MarkReplayed(beam.PTransform):
+    """Rows a replay loaded -> ``replayed`` rows for the ``selected`` dead letters they came from.
+
+    A row is matched to its dead letters by its ``source`` (file and line, or message),
+    which the core copies to every row; a record that failed again has no row and stays
+    replayable. Runs after ``loads`` (the sink's load reports) is complete.
+    """
+
+    def __init__(self, warehouse: DuckDBWarehouse, run_id: str, selected, loads) -> None:
+        super().__init__()
+        self.warehouse = warehouse
+        self.run_id = run_id
+        self.selected = selected
+        self.loads = loads
+
+    def expand(self, row_batches):
+        joined = {
+            "rows": row_batches | "RowSources" >> beam.FlatMap(_source_and_event_id),
+            "dead_letters": self.selected
+            | "DeadLetterSources" >> beam.Map(lambda d: (d["source"], d["dead_letter_id"])),
+        } | "JoinOnSource" >> beam.CoGroupByKey()
+        return (
+            joined
+            | "Marks" >> beam.FlatMap(_marks)
+            | "AllMarks" >> beam.combiners.ToList()
+            | "Record" >> beam.ParDo(_RecordReplayed(self.warehouse, self.run_id), pvalue.AsList(self.loads))
+        )
