@@ -45,10 +45,20 @@ counted as (
     select
         session_date as funnel_date,
         count(*) as sessions,
+        -- A strict funnel: a step counts the visits that also took every earlier step.
         count(case when page_views > 0 then 1 end) as sessions_with_view,
-        count(case when add_to_carts > 0 then 1 end) as sessions_with_cart,
-        count(case when orders > 0 then 1 end) as sessions_with_order,
-        count(case when payments > 0 then 1 end) as sessions_with_payment,
+        count(
+            case when page_views > 0 and add_to_carts > 0 then 1 end
+        ) as sessions_with_cart,
+        count(
+            case when page_views > 0 and add_to_carts > 0 and orders > 0 then 1 end
+        ) as sessions_with_order,
+        count(
+            case
+                when page_views > 0 and add_to_carts > 0 and orders > 0 and payments > 0
+                    then 1
+            end
+        ) as sessions_with_payment,
         max(last_ingested_at) as last_ingested_at
     from day_sessions
     group by session_date
