@@ -10,7 +10,7 @@ TOOLS_VENV ?= .venv-tools
 
 $(BIN)/.installed: setup.py requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[local,test]'
 	touch $@
 
 demo: $(BIN)/.installed

@@ -16,9 +16,14 @@ INSTALL_REQUIRES = [
     "pyarrow==25.0.1",
     "Faker==40.63.0",
     "tqdm==4.70.1",
-    "plotly==7.1.0",
+]
+
+# The rest of the local platform: dbt on the DuckDB warehouse and the dashboard. Kept out
+# of the pipelines' requirements so that Dataflow workers do not install them.
+LOCAL_REQUIRES = [
     "dbt-core==1.11.16",
     "dbt-duckdb==1.11.1",
+    "plotly==7.1.0",
 ]
 
 TEST_REQUIRES = [
@@ -45,6 +50,6 @@ setup(
     packages=find_packages(include=["beam_ecommerce", "beam_ecommerce.*"]),
     package_data={"beam_ecommerce.schemas": ["jsonschema/*.json"], "beam_ecommerce.dashboard": ["page.html"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    extras_require={"local": LOCAL_REQUIRES, "test": LOCAL_REQUIRES + TEST_REQUIRES},
     entry_points={"console_scripts": ["beam-ecommerce=beam_ecommerce.cli:main"]},
 )

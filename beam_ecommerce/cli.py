@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import logging
 import os
@@ -14,8 +15,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from beam_ecommerce import __version__
+from beam_ecommerce.local_defaults import DEFAULT_WAREHOUSE
 
 _PROG = "beam-ecommerce"
+# Top-level modules of setup.py's "local" extra (dbt and the dashboard).
+_LOCAL_EXTRAS = {"dbt", "plotly"}
 
 
 class UserError(Exception):
@@ -111,18 +115,28 @@ def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _remove_local_files(paths: list[str]) -> None:
+    for path in paths:
+        os.remove(path)
+
+
 def _refuse_to_mix(output: str, overwrite: bool) -> None:
     """Stops a new data set from landing beside an old one, which a pattern would read as one."""
-    from apache_beam.io.filesystems import FileSystems
+    if "://" in output:
+        from apache_beam.io.filesystems import FileSystems
 
-    try:
-        existing = [m.path for m in FileSystems.match([FileSystems.join(output, "events-*")])[0].metadata_list]
-    except Exception:  # noqa: BLE001 - an unreadable output fails with its own error when written
-        return
+        try:
+            existing = [m.path for m in FileSystems.match([FileSystems.join(output, "events-*")])[0].metadata_list]
+        except Exception:  # noqa: BLE001 - an unreadable output fails with its own error when written
+            return
+        remove: Callable[[list[str]], None] = FileSystems.delete
+    else:  # a local folder: no need to import Beam
+        existing = glob.glob(os.path.join(glob.escape(output), "events-*"))
+        remove = _remove_local_files
     if existing and not overwrite:
         raise UserError(f"{output} already holds {len(existing)} event files: choose another --output or --overwrite")
     if existing:
-        FileSystems.delete(existing)
+        remove(existing)
 
 
 def _check_input(pattern: str) -> None:
@@ -417,18 +431,43 @@ def _remove(path: str) -> None:
 
 
 def _pipeline_parser(
-    subparsers, common, name: str, summary: str, description: str, option_classes
+    subparsers, common, name: str, summary: str, description: str, option_classes: Callable[[], tuple], chosen: bool
 ) -> argparse.ArgumentParser:
-    """A command whose options are a pipeline's options (the names its Flex Template takes)."""
+    """A command whose options are a pipeline's options (the names its Flex Template takes).
+
+    ``option_classes`` is called only for the ``chosen`` command: the classes import Beam,
+    which costs every other command (``generate`` above all) a second and a half.
+    """
     parser = subparsers.add_parser(name, parents=[common], help=summary, description=description)
     options = parser.add_argument_group("pipeline options (also the Flex Template's parameters)")
-    for options_class in option_classes:
+    for options_class in option_classes() if chosen else ():
         options_class._add_argparse_args(options)
     parser.set_defaults(pipeline_dests=[action.dest for action in options._group_actions])
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _batch_options() -> tuple:
+    from beam_ecommerce.pipelines.options import BatchOptions, EventSourceOptions
+
+    return BatchOptions, EventSourceOptions
+
+
+def _stream_options() -> tuple:
+    from beam_ecommerce.pipelines.options import EventSourceOptions
+    from beam_ecommerce.pipelines.streaming import StreamingOptions
+
+    return StreamingOptions, EventSourceOptions
+
+
+def _replay_options() -> tuple:
+    from beam_ecommerce.pipelines.options import EventSourceOptions
+    from beam_ecommerce.pipelines.replay import ReplayOptions
+
+    return ReplayOptions, EventSourceOptions
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; only ``command``'s pipeline options are loaded (all of them when it is None)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     common.add_argument("-v", "--verbose", action="store_true", help="show Beam's logs")
@@ -455,9 +494,6 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--pubsub-topic", help="publish to projects/P/topics/T instead of writing files")
     generate.add_argument("--rate", type=float, default=None, help="messages per second when publishing (default: max)")
 
-    from beam_ecommerce.pipelines.options import BatchOptions, EventSourceOptions
-    from beam_ecommerce.pipelines.streaming import StreamingOptions
-
     _pipeline_parser(
         subparsers,
         common,
@@ -465,7 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run the batch pipeline over event files",
         "Run the batch pipeline: files -> parse, validate, enrich -> warehouse + dead letter. "
         "Any other Beam option (--runner, --project, --region, --temp_location, ...) is passed to Beam.",
-        (BatchOptions, EventSourceOptions),
+        _batch_options,
+        command in (None, "batch"),
     )
     stream = _pipeline_parser(
         subparsers,
@@ -475,12 +512,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Run the streaming pipeline: Pub/Sub -> parse, validate, enrich, dedupe -> warehouse + dead "
         "letter, until Ctrl-C (or --duration). With --emulator it starts Google's Pub/Sub emulator locally "
         f"(project {LOCAL_PROJECT}, topic events). Other Beam options are passed to Beam.",
-        (StreamingOptions, EventSourceOptions),
+        _stream_options,
+        command in (None, "stream"),
     )
     stream.add_argument("--emulator", action="store_true", help="start a local Pub/Sub emulator and read from it")
     stream.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-
-    from beam_ecommerce.pipelines.replay import ReplayOptions
 
     replay = _pipeline_parser(
         subparsers,
@@ -491,7 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
         "and time, optionally through a fix function, through the same parse, validate, enrich; load what passes, "
         "dead-letter what still fails, and remember what was replayed so that no replay loads it twice. "
         "Other Beam options are passed to Beam.",
-        (ReplayOptions, EventSourceOptions),
+        _replay_options,
+        command in (None, "replay"),
     )
     replay.add_argument("--dry-run", action="store_true", help="write nothing; report what would pass and fail")
 
@@ -511,8 +548,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--stream-rate", type=float, default=None, help="messages/s the streaming leg publishes")
     demo.add_argument("--open", action="store_true", help="at the end, serve the dashboard and open it in a browser")
     demo.add_argument("--snapshot", metavar="FILE", help="at the end, write the dashboard as one static HTML file")
-
-    from beam_ecommerce.pipelines.options import DEFAULT_WAREHOUSE
 
     dashboard = subparsers.add_parser(
         "dashboard",
@@ -543,15 +578,14 @@ def build_parser() -> argparse.ArgumentParser:
             "`dbt docs serve --port 8081`. Everything after COMMAND is dbt's."
         ),
     )
-    dbt.add_argument(
-        "--duckdb_path", default=DEFAULT_WAREHOUSE, help=f"warehouse file (default {DEFAULT_WAREHOUSE})"
-    )
+    dbt.add_argument("--duckdb_path", default=DEFAULT_WAREHOUSE, help=f"warehouse file (default {DEFAULT_WAREHOUSE})")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, metavar="COMMAND ...", help="a dbt command and its options")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(next((arg for arg in argv if not arg.startswith("-")), None))
     args, extra = parser.parse_known_args(argv)
     if extra and args.command not in ("batch", "stream", "replay"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -575,6 +609,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands[args.command](args)
     except UserError as error:
         print(f"{_PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in _LOCAL_EXTRAS:
+            raise
+        print(
+            f"{_PROG}: error: {args.command} needs the local extras: pip install 'beam-ecommerce[local]'",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"{_PROG}: interrupted", file=sys.stderr)

@@ -130,3 +130,20 @@ def test_the_demo_streaming_leg_lands_every_published_message_once(tmp_path, cap
     con = duckdb.connect(str(tmp_path / "warehouse" / "ecommerce.duckdb"), read_only=True)
     runs = con.execute("SELECT count(DISTINCT run_id) FROM pipeline_runs").fetchone()[0]
     assert runs == 2, "the batch run and the stream run share the warehouse"
+
+
+def test_a_missing_local_extra_is_one_line_not_a_traceback(monkeypatch, capsys, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_plotly(name, *args, **kwargs):
+        if name.startswith("plotly"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_plotly)
+    for module in [m for m in sys.modules if m.startswith(("plotly", "beam_ecommerce.dashboard"))]:
+        monkeypatch.delitem(sys.modules, module)
+    assert main(["dashboard", "--duckdb_path", str(tmp_path / "w.duckdb"), "--snapshot", str(tmp_path / "s.html")]) == 2
+    assert "pip install 'beam-ecommerce[local]'" in capsys.readouterr().err

@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.utils.secret import Secret
 
+from beam_ecommerce.local_defaults import DEFAULT_DEAD_LETTER_DIR, DEFAULT_WAREHOUSE
 from beam_ecommerce.transforms.pii import resolve_pii_key
 
 DUCKDB = "duckdb"
 BIGQUERY = "bigquery"
-DEFAULT_WAREHOUSE = "warehouse/ecommerce.duckdb"
-DEFAULT_DEAD_LETTER_DIR = "warehouse/dead_letter"
 
 
 class OptionsError(ValueError):
