@@ -47,7 +47,9 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check beam_ecommerce tests benchmarks templates airflow_dags terraform
 
 lock: $(BIN)/.installed
-	$(BIN)/pip freeze --exclude-editable > requirements/constraints.txt
+	{ echo "# Every package version the project was tested with; pip installs with -c this file so a fresh"; \
+	  echo "# machine resolves exactly the same set. Regenerate with: make lock"; \
+	  $(BIN)/pip freeze --exclude-editable; } > requirements/constraints.txt
 
 airflow-lock: $(AIRFLOW_VENV)/.installed
 	{ echo "# Every package of .venv-airflow at the version its tests passed with (make airflow-lock regenerates it)."; \
