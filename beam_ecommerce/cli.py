@@ -471,6 +471,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     common.add_argument("-v", "--verbose", action="store_true", help="show Beam's logs")
+    warehouse_file = argparse.ArgumentParser(add_help=False)
+    warehouse_file.add_argument(
+        "--duckdb_path", default=DEFAULT_WAREHOUSE, help=f"warehouse file (default {DEFAULT_WAREHOUSE})"
+    )
     parser = argparse.ArgumentParser(
         prog=_PROG, description="E-commerce events on Apache Beam: batch, local warehouse."
     )
@@ -551,16 +555,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     dashboard = subparsers.add_parser(
         "dashboard",
-        parents=[common],
+        parents=[common, warehouse_file],
         help="serve the analytics dashboard of the local warehouse",
         description=(
             "Serve a page on the dbt marts of the local DuckDB warehouse (revenue, orders, funnel, top products, "
             "dead letters, pipeline freshness) that follows new loads without a restart; the file is only "
             "read, a moment per refresh. With --snapshot, write the page as one static HTML file instead."
         ),
-    )
-    dashboard.add_argument(
-        "--duckdb_path", default=DEFAULT_WAREHOUSE, help=f"warehouse file (default {DEFAULT_WAREHOUSE})"
     )
     dashboard.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     dashboard.add_argument("--port", type=_port, default=8050, help="port (default 8050; 0 picks a free one)")
@@ -569,7 +570,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     dbt = subparsers.add_parser(
         "dbt",
-        parents=[common],
+        parents=[common, warehouse_file],
         help="run dbt (build, test, docs ...) on the local warehouse",
         description=(
             "Run any dbt command on the bundled dbt project (dbt/) and profile, target local, against the "
@@ -578,7 +579,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "`dbt docs serve --port 8081`. Everything after COMMAND is dbt's."
         ),
     )
-    dbt.add_argument("--duckdb_path", default=DEFAULT_WAREHOUSE, help=f"warehouse file (default {DEFAULT_WAREHOUSE})")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, metavar="COMMAND ...", help="a dbt command and its options")
     return parser
 

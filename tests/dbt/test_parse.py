@@ -20,9 +20,9 @@ PARTITIONED = {
 }
 
 
-def _parse(target: str, tmp_path: Path) -> dict[str, dict]:
-    """Parses for ``target`` into ``tmp_path``; the manifest's models, seeds, sources and unit tests by name."""
-    outcome = dbtRunner().invoke(
+def _invoke_parse(target: str, tmp_path: Path):
+    """``dbt parse`` for ``target``, its state and logs under ``tmp_path``."""
+    return dbtRunner().invoke(
         [
             "parse",
             "--target",
@@ -38,6 +38,11 @@ def _parse(target: str, tmp_path: Path) -> dict[str, dict]:
             "--quiet",
         ]
     )
+
+
+def _parse(target: str, tmp_path: Path) -> dict[str, dict]:
+    """Parses for ``target`` into ``tmp_path``; the manifest's models, seeds, sources and unit tests by name."""
+    outcome = _invoke_parse(target, tmp_path)
     assert outcome.success, outcome.exception
     manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
     nodes = {node["name"]: node for node in manifest["nodes"].values() if node["resource_type"] in ("model", "seed")}
@@ -80,21 +85,6 @@ def test_the_local_target_lands_in_staging_and_marts_without_bigquery_configs(tm
 def test_a_bigquery_target_without_its_project_says_which_variable_is_missing(target, tmp_path, monkeypatch):
     monkeypatch.delenv("BEAM_ECOMMERCE_GCP_PROJECT", raising=False)
     monkeypatch.setenv("BEAM_ECOMMERCE_BQ_KEYFILE", str(tmp_path / "key.json"))
-    outcome = dbtRunner().invoke(
-        [
-            "parse",
-            "--target",
-            target,
-            "--project-dir",
-            str(PROJECT_DIR),
-            "--profiles-dir",
-            str(PROFILES_DIR),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
-            "--quiet",
-        ]
-    )
+    outcome = _invoke_parse(target, tmp_path)
     assert not outcome.success
     assert "BEAM_ECOMMERCE_GCP_PROJECT" in str(outcome.exception)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import copy
 
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from beam_ecommerce.io.bigquery_warehouse import IncompatibleTable, evolve_table
-from beam_ecommerce.pipelines import batch
 from beam_ecommerce.schemas import RAW_EVENTS, Column
+from tests.cloud_pipeline import bigquery_batch_pipeline
 
 SPEC = "proj:shop.raw_events"
 _LEGACY = {"INT64": "INTEGER", "FLOAT64": "FLOAT", "BOOL": "BOOLEAN"}
@@ -95,19 +94,7 @@ def test_a_change_that_is_not_additive_is_refused_and_nothing_is_patched(columns
 
 
 def test_the_cloud_pipeline_writes_only_after_the_tables_are_evolved(tmp_path):
-    (tmp_path / "e.jsonl").write_text("{}\n")
-    pipeline, _ = batch.build_pipeline(
-        PipelineOptions(
-            [
-                f"--input={tmp_path}/e.jsonl",
-                "--sink=bigquery",
-                "--bigquery_dataset=proj:shop",
-                "--dead_letter_dir=gs://bucket/dead-letter",
-                "--project=proj",
-                "--temp_location=gs://bucket/tmp",
-            ]
-        )
-    )
+    pipeline = bigquery_batch_pipeline(tmp_path)
     nodes = {}
 
     def walk(node):

@@ -12,12 +12,11 @@ from datetime import UTC, date, datetime
 import orjson
 from apache_beam.io.gcp.bigquery import WriteToBigQuery
 from apache_beam.io.gcp.bigquery_tools import RetryStrategy
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_ecommerce.io.bigquery_warehouse import rejected_row_to_dead_letter, to_bigquery_row
-from beam_ecommerce.pipelines.batch import build_pipeline
 from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
 from beam_ecommerce.transforms.dead_letter import RunContext, original_payload
+from tests.cloud_pipeline import bigquery_batch_pipeline
 
 ROW = {
     "event_id": "e1",
@@ -63,19 +62,7 @@ def _writes(pipeline) -> list[WriteToBigQuery]:
 
 
 def test_the_cloud_pipeline_writes_partitioned_clustered_tables_without_endless_retries(tmp_path):
-    (tmp_path / "e.jsonl").write_text("{}\n")
-    pipeline, _ = build_pipeline(
-        PipelineOptions(
-            [
-                f"--input={tmp_path}/e.jsonl",
-                "--sink=bigquery",
-                "--bigquery_dataset=proj:shop",
-                "--dead_letter_dir=gs://bucket/dead-letter",
-                "--project=proj",
-                "--temp_location=gs://bucket/tmp",
-            ]
-        )
-    )
+    pipeline = bigquery_batch_pipeline(tmp_path)
     writes = {str(w.table_reference.tableId): w for w in _writes(pipeline)}
     assert set(writes) == {"raw_events", "dead_letter"}
     for table in (RAW_EVENTS, DEAD_LETTER):

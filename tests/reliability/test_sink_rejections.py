@@ -20,7 +20,6 @@ import pytest
 from apache_beam.io.gcp.bigquery import WriteToBigQuery
 from apache_beam.io.gcp.bigquery_tools import RetryStrategy
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -28,10 +27,10 @@ from beam_ecommerce import metrics
 from beam_ecommerce.io.bigquery_warehouse import RejectedRowsToDeadLetters, to_bigquery_row
 from beam_ecommerce.io.dead_letter_files import WriteDeadLetterFiles
 from beam_ecommerce.io.duckdb_warehouse import DuckDBSink, DuckDBWarehouse, WarehouseError, rows_to_jsonl
-from beam_ecommerce.pipelines import batch
 from beam_ecommerce.records import Event, EventBatch, RawRecord, RowBatch
 from beam_ecommerce.transforms import DEAD_LETTER_TAG, RunContext
 from beam_ecommerce.transforms.warehouse_fit import FitWarehouse
+from tests.cloud_pipeline import bigquery_batch_pipeline
 from tests.samples import sample_event
 
 CONTEXT = RunContext("sink-test", "test")
@@ -172,19 +171,7 @@ def _producers(pipeline) -> dict:
 
 
 def test_the_cloud_pipeline_routes_rejected_rows_into_both_dead_letter_outputs_without_endless_retries(tmp_path):
-    (tmp_path / "e.jsonl").write_text("{}\n")
-    pipeline, _ = batch.build_pipeline(
-        PipelineOptions(
-            [
-                f"--input={tmp_path}/e.jsonl",
-                "--sink=bigquery",
-                "--bigquery_dataset=proj:shop",
-                "--dead_letter_dir=gs://bucket/dead-letter",
-                "--project=proj",
-                "--temp_location=gs://bucket/tmp",
-            ]
-        )
-    )
+    pipeline = bigquery_batch_pipeline(tmp_path)
     nodes, producers = _producers(pipeline)
     (reject,) = [node for node in nodes.values() if isinstance(node.transform, RejectedRowsToDeadLetters)]
     (failed_rows,) = reject.inputs
