@@ -12,7 +12,6 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 
 from beam_ecommerce import __version__
 from beam_ecommerce.local_defaults import DEFAULT_WAREHOUSE
@@ -238,16 +237,14 @@ def _cmd_stream(args: argparse.Namespace) -> int:
 def _run_stream(pipeline_args: list[str], duration: float | None) -> int:
     from beam_ecommerce.io.duckdb_warehouse import WarehouseError
     from beam_ecommerce.pipelines import streaming
-    from beam_ecommerce.reporting import write_stream_report
 
-    started_at = datetime.now(UTC)
     try:
-        landed = streaming.run(pipeline_args, duration=duration)
+        outcome = streaming.run(pipeline_args, duration=duration)
     except (streaming.OptionsError, WarehouseError) as error:
         raise UserError(str(error)) from None
-    if landed is not None:
-        print(f"stream run {landed.run_id} landed {stream_line(landed)}")
-        print(f"run report: {write_stream_report(pipeline_args, landed.run_id, started_at)}")
+    if outcome is not None:
+        print(f"stream run {outcome.landed.run_id} landed {stream_line(outcome.landed)}")
+        print(f"run report: {outcome.report}")
     return 0
 
 

@@ -6,7 +6,6 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from beam_ecommerce.generator import GeneratorConfig
 from beam_ecommerce.generator.publish import publish_events
@@ -14,7 +13,6 @@ from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport, Ware
 from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, pubsub_emulator
 from beam_ecommerce.pipelines import streaming
 from beam_ecommerce.pipelines.options import new_run_id
-from beam_ecommerce.reporting import write_stream_report
 
 PROJECT = "local-shop"
 
@@ -46,12 +44,12 @@ def run_stream_leg(config: GeneratorConfig, warehouse_path: str, rate: float | N
     """Publishes ``config``'s records while the stream runs; stops when all have landed (or at ``timeout``)."""
     warehouse = DuckDBWarehouse(warehouse_path)
     run_id = new_run_id()
-    started_at = datetime.now(UTC)
     with pubsub_emulator(PROJECT):
         topic, subscription = create_topic_and_subscription(PROJECT, "events", "events-stream")
         stop = threading.Event()
         argv = [f"--input_subscription={subscription}", f"--duckdb_path={warehouse_path}", f"--run_id={run_id}"]
-        stream = threading.Thread(target=streaming.run, args=(argv,), kwargs={"stop": stop})
+        outcome: list[streaming.StreamRun | None] = []
+        stream = threading.Thread(target=lambda: outcome.append(streaming.run(argv, stop=stop)))
         stream.start()
         started = time.monotonic()
         try:
@@ -62,5 +60,6 @@ def run_stream_leg(config: GeneratorConfig, warehouse_path: str, rate: float | N
         finally:
             stop.set()
             stream.join()
-    report = write_stream_report(argv, run_id, started_at)
-    return StreamLeg(published, warehouse.run_totals(run_id), seconds, report)
+    if not outcome or outcome[0] is None:
+        raise WarehouseError(f"the stream run {run_id} did not finish")
+    return StreamLeg(published, outcome[0].landed, seconds, outcome[0].report)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -14,6 +15,7 @@ from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport, Ware
 from beam_ecommerce.io.pubsub import PublishDeadLetters, ReadEventMessages
 from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, OptionsError, new_run_id, pii_key
 from beam_ecommerce.pipelines.sinks import warehouse_sink
+from beam_ecommerce.reporting import write_stream_report
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.streaming import DeduplicateStream
 
@@ -89,12 +91,21 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
     return pipeline, context
 
 
-def run(argv: list[str], stop: threading.Event | None = None, duration: float | None = None) -> LoadReport | None:
+@dataclass(frozen=True)
+class StreamRun:
+    """What a local stream run landed, read back from the warehouse's books, and its JSON report."""
+
+    landed: LoadReport
+    report: str
+
+
+def run(argv: list[str], stop: threading.Event | None = None, duration: float | None = None) -> StreamRun | None:
     """Runs the stream until ``stop`` is set, ``duration`` seconds pass or Ctrl-C, then drains it.
 
     Returns what the run landed in the local warehouse, read back from its books (Beam's
-    local streaming runner does not report final metrics after a cancel); ``None`` when
-    the job runs remotely (Dataflow keeps it running) or writes to BigQuery.
+    local streaming runner does not report final metrics after a cancel), and writes the
+    run's report; ``None`` when the job runs remotely (Dataflow keeps it running) or
+    writes to BigQuery.
 
     Draining waits until the run's books in the warehouse stop moving (the bundles in
     flight have loaded) before cancelling. Beam's local Pub/Sub reader acknowledges
@@ -102,6 +113,7 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
     the drain limit can be lost locally; on Dataflow, drain the job (``gcloud dataflow
     jobs drain``), which finishes all in-flight work.
     """
+    started_at = datetime.now(UTC)
     options = PipelineOptions(argv)
     pipeline, context = build_pipeline(options)
     result = pipeline.run()
@@ -117,7 +129,9 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
         warehouse = None if source.sink == BIGQUERY else DuckDBWarehouse(source.duckdb_path)
         _drain(warehouse, context.run_id)
         result.cancel()
-    return warehouse.run_totals(context.run_id) if warehouse else None
+    if warehouse is None:
+        return None
+    return StreamRun(warehouse.run_totals(context.run_id), write_stream_report(argv, context.run_id, started_at))
 
 
 def _drain(warehouse: DuckDBWarehouse | None, run_id: str) -> None:
