@@ -21,5 +21,5 @@ def warehouse_sink(options: EventSourceOptions, context: RunContext, streaming: 
     warehouse = DuckDBWarehouse(options.duckdb_path, options.duckdb_memory_limit)
     warehouse.prepare()
     if streaming:
-        return DuckDBStreamSink(warehouse, staging_dir, options.dead_letter_dir, context.run_id)
+        return DuckDBStreamSink(warehouse, staging_dir, context.run_id)
     return DuckDBSink(warehouse, staging_dir, options.dead_letter_dir, context.run_id)
