@@ -6,6 +6,9 @@
   the project exists to fix, kept here so the baseline runs on the same input).
 - ``plain_loop``: the Python ceiling of the core's work without Beam: orjson and the
   contract's compiled validators in a plain loop over the same files.
+- ``pubsub_reader_alone``: the ceiling of a local stream: Beam's own Pub/Sub reader on the
+  streaming DirectRunner feeding one DoFn that notes when each event arrived, nothing
+  else (``benchmarks.streaming`` runs it in its process).
 
 Run as ``python -m benchmarks.baselines naive_beam|plain_loop INPUT_GLOB OUTPUT_DIR``.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import glob
 import json
 import sys
+import time
 
 import apache_beam as beam
 import orjson
@@ -61,6 +65,23 @@ def plain_loop(pattern: str, output: str) -> int:
                     out.write(orjson.dumps(event) + b"\n")
     print(f"valid={valid} invalid={invalid}")
     return 0
+
+
+# When each event id reached the reader-alone pipeline; the DirectRunner runs it in this process.
+READER_ARRIVALS: dict[str, float] = {}
+
+
+class _NoteArrival(beam.DoFn):
+    def process(self, message: bytes) -> None:
+        event_id = orjson.loads(message)["event_id"]
+        READER_ARRIVALS.setdefault(event_id, time.monotonic())
+
+
+def pubsub_reader_alone(subscription: str) -> beam.Pipeline:
+    """ReadFromPubSub -> note each event's arrival: the local stream with no work at all."""
+    pipeline = beam.Pipeline(options=PipelineOptions(["--streaming"]))
+    _ = pipeline | beam.io.ReadFromPubSub(subscription=subscription) | beam.ParDo(_NoteArrival())
+    return pipeline
 
 
 if __name__ == "__main__":
