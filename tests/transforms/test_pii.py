@@ -40,10 +40,7 @@ def test_a_secret_key_is_read_on_the_workers_and_never_serialized_with_the_job(m
     event = sample_event("page_view")
     with TestPipeline() as pipeline:
         rows = (
-            pipeline
-            | beam.Create([RawRecord(orjson.dumps(event), "test#1")])
-            | BatchRecords()
-            | transform
+            pipeline | beam.Create([RawRecord(orjson.dumps(event), "test#1")]) | BatchRecords() | transform
         ).rows | beam.FlatMap(lambda batch: [row["email_hash"] for row in batch])
         assert_that(rows, equal_to([Pseudonymizer(KEY)(event["email"])]))
 
