@@ -268,7 +268,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for previous in (landing, dead_letter_dir, warehouse_path, runs_dir):
         _remove(previous)
     started = time.perf_counter()
-    legs = 2 if args.no_stream else 3
+    legs = 3 if args.no_stream else 4
     print(f"1/{legs} generating {args.num_events:,} events into {landing}")
     manifest = write_files(_generator_config(args), landing, args.format, compress=args.gzip, progress=not args.quiet)
     generated = time.perf_counter()
@@ -300,16 +300,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"dead letters: {dead_letter_dir}/run_id={summary.run_id}/ and table dead_letter")
     _print_run_report(report_path(runs_dir, summary.run_id))
     streamed = True if args.no_stream else _demo_stream(args, warehouse_path)
-    modelled = _demo_dbt(warehouse_path)
+    modelled = _demo_dbt(warehouse_path, f"{legs}/{legs}")
     _demo_dashboard(args, warehouse_path)
     return 0 if summary.reconciles and streamed and modelled else 1
 
 
-def _demo_dbt(warehouse_path: str) -> bool:
+def _demo_dbt(warehouse_path: str, step: str) -> bool:
     """The demo's dbt step: staging and marts built and tested on the warehouse, then a look at revenue."""
     from beam_ecommerce.dbt_project import DbtError, build, daily_revenue
 
-    print("\ndbt build: staging and marts on the local warehouse")
+    print(f"\n{step} dbt build: staging and marts on the local warehouse")
     try:
         result = build(warehouse_path)
         days = daily_revenue(warehouse_path)
@@ -338,7 +338,7 @@ def _demo_stream(args: argparse.Namespace, warehouse_path: str) -> bool:
     from beam_ecommerce.io.pubsub_emulator import emulator_missing_reason
 
     if reason := emulator_missing_reason():
-        print(f"\n3/3 streaming leg skipped: {reason}")
+        print(f"\n3/4 streaming leg skipped: {reason}")
         return True
     config = GeneratorConfig(
         num_events=args.stream_events,
@@ -346,7 +346,7 @@ def _demo_stream(args: argparse.Namespace, warehouse_path: str) -> bool:
         invalid_rate=args.invalid_rate,
         duplicate_rate=args.duplicate_rate,
     )
-    print(f"\n3/3 streaming {config.num_events:,} events through the Pub/Sub emulator into the same warehouse")
+    print(f"\n3/4 streaming {config.num_events:,} events through the Pub/Sub emulator into the same warehouse")
     leg = run_stream_leg(config, warehouse_path, args.stream_rate)
     print(f"published {sum(leg.published.values())} messages; landed {stream_line(leg.landed)} in {leg.seconds:.1f}s")
     verdict = "OK" if leg.reconciles else "MISMATCH"
