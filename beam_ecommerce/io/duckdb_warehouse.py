@@ -167,7 +167,8 @@ class DuckDBWarehouse:
         return con
 
     def prepare(self) -> None:
-        """Creates the file and its tables if needed; fails early if it cannot be written."""
+        """Creates the file and its tables if needed, or evolves an older contract's tables; fails early
+        if it cannot be written. Pipelines call it once, before their first load."""
         con = self.connect()
         try:
             self.create_tables(con)
@@ -194,9 +195,14 @@ class DuckDBWarehouse:
 
     def create_tables(self, con: duckdb.DuckDBPyConnection) -> None:
         """Creates the tables, or adds the columns a newer contract has to the tables an older one made."""
+        self._create_missing_tables(con)
+        for table in (RAW_EVENTS, DEAD_LETTER):
+            add_missing_columns(con, table)
+
+    @staticmethod
+    def _create_missing_tables(con: duckdb.DuckDBPyConnection) -> None:
         for table in (RAW_EVENTS, DEAD_LETTER):
             con.execute(table.duckdb_ddl())
-            add_missing_columns(con, table)
         con.execute(_PIPELINE_RUNS_DDL)
 
     def load(
@@ -211,7 +217,7 @@ class DuckDBWarehouse:
         con = self.connect(wait_for_lock=LOCK_WAIT_SECONDS)
         try:
             con.execute("BEGIN TRANSACTION")
-            self.create_tables(con)
+            self._create_missing_tables(con)  # evolving the tables is prepare()'s, once per run
             offered, loaded = self._load(con, RAW_EVENTS, "event_id", "source", row_files)
             dead_letters, dead_letters_loaded = self._load(
                 con, DEAD_LETTER, "dead_letter_id", "timestamp", dead_letter_files
