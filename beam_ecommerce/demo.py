@@ -32,14 +32,6 @@ class StreamLeg:
         return self.landed.accounted == sum(self.published.values())
 
 
-def _accounted(warehouse: DuckDBWarehouse, run_id: str) -> int:
-    try:
-        totals = warehouse.run_totals(run_id)
-    except WarehouseError:
-        return -1  # the stream's writer holds the file for a moment
-    return totals.accounted
-
-
 def run_stream_leg(config: GeneratorConfig, warehouse_path: str, rate: float | None, timeout: float = 120) -> StreamLeg:
     """Publishes ``config``'s records while the stream runs; stops when all have landed (or at ``timeout``)."""
     warehouse = DuckDBWarehouse(warehouse_path)
@@ -54,7 +46,7 @@ def run_stream_leg(config: GeneratorConfig, warehouse_path: str, rate: float | N
         started = time.monotonic()
         try:
             published = publish_events(config, topic, rate)
-            while _accounted(warehouse, run_id) < sum(published.values()) and time.monotonic() - started < timeout:
+            while warehouse.accounted_so_far(run_id) < sum(published.values()) and time.monotonic() - started < timeout:
                 time.sleep(0.5)
             seconds = time.monotonic() - started
         finally:

@@ -193,6 +193,13 @@ class DuckDBWarehouse:
             con.close()
         return LoadReport(run_id, *(int(value) for value in totals))
 
+    def accounted_so_far(self, run_id: str) -> int:
+        """Records a running run has accounted for so far; -1 while another process holds the file."""
+        try:
+            return self.run_totals(run_id).accounted
+        except WarehouseError:
+            return -1
+
     def create_tables(self, con: duckdb.DuckDBPyConnection) -> None:
         """Creates the tables, or adds the columns a newer contract has to the tables an older one made."""
         self._create_missing_tables(con)

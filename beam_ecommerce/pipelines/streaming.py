@@ -11,7 +11,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from beam_ecommerce import __version__
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport, WarehouseError
+from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport
 from beam_ecommerce.io.pubsub import PublishDeadLetters, ReadEventMessages
 from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, OptionsError, new_run_id, pii_key
 from beam_ecommerce.pipelines.sinks import warehouse_sink
@@ -140,16 +140,10 @@ def _drain(warehouse: DuckDBWarehouse | None, run_id: str) -> None:
         time.sleep(_QUIET_SECONDS)
         return
 
-    def books() -> int:
-        try:
-            return warehouse.run_totals(run_id).accounted
-        except WarehouseError:
-            return -1  # another process holds the file: not quiet
-
     deadline = time.monotonic() + _DRAIN_LIMIT_SECONDS
-    last, still_since = books(), time.monotonic()
+    last, still_since = warehouse.accounted_so_far(run_id), time.monotonic()
     while time.monotonic() < deadline and time.monotonic() - still_since < _QUIET_SECONDS:
         time.sleep(0.25)
-        current = books()
-        if current != last or current < 0:
+        current = warehouse.accounted_so_far(run_id)
+        if current != last or current < 0:  # a busy file is not a quiet one
             last, still_since = current, time.monotonic()

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import pytest
 
 from beam_ecommerce.generator import GeneratorConfig, generate_events
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, WarehouseError
+from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
 from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, emulator_missing_reason, pubsub_emulator
 from beam_ecommerce.pipelines import streaming
 
@@ -25,13 +25,6 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(emulator_missing_reason() is not None, reason=str(emulator_missing_reason())),
 ]
-
-
-def _accounted(warehouse: DuckDBWarehouse, run_id: str) -> int:
-    try:
-        return warehouse.run_totals(run_id).accounted
-    except WarehouseError:
-        return -1  # the stream's writer holds the file for a moment
 
 
 @contextmanager
@@ -58,7 +51,7 @@ def _stream(subscription: str, warehouse: DuckDBWarehouse, run_id: str) -> Itera
 
 def _wait_for(warehouse: DuckDBWarehouse, run_id: str, expected: int, timeout: float = 90) -> int:
     deadline = time.monotonic() + timeout
-    while (found := _accounted(warehouse, run_id)) < expected and time.monotonic() < deadline:
+    while (found := warehouse.accounted_so_far(run_id)) < expected and time.monotonic() < deadline:
         time.sleep(0.5)
     return found
 
