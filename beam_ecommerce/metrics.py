@@ -7,6 +7,11 @@ from apache_beam.metrics import Metrics
 NAMESPACE = "beam_ecommerce"
 
 RECORDS_IN = "records_in"
+# The source's own books, kept by the file reader apart from the core's: what it offered, what it
+# read, and (one counter per file and byte offset) where it could not read on.
+SOURCE_RECORDS = "source_records"
+SOURCE_BYTES = "source_bytes"
+READ_FAILURES = "read_failures"
 DEAD_LETTERS = "dead_letters"
 ROWS_LOADED = "rows_loaded"
 DUPLICATES = "duplicates"

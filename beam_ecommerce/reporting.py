@@ -3,8 +3,8 @@
 Every run writes ``<warehouse dir>/runs/<run_id>.json`` (for BigQuery runs, under the
 dead-letter prefix: ``<dead_letter_dir>/runs/``), so that the demo can print it and a
 dashboard can list runs without Beam. A file is replaced in one step, never seen
-half-written. ``lost`` is what the reconciliation cannot account for: always 0 in a
-healthy run.
+half-written. ``records_in`` is the source's own count (the file reader's for a batch);
+``lost`` is what the reconciliation cannot account for: always 0 in a healthy run.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class RunReport:
     late: int
     lost: int
     reconciles: bool
+    read_failures: list[str] = field(default_factory=list)
+    """Where the input could not be read to its end (``<file>@<byte offset>``): such a run fails."""
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     """What only one kind of run has (a replay's selection, for example)."""
@@ -76,8 +78,9 @@ def run_report(
         dead_letters=summary.dead_letters,
         duplicates=summary.duplicates,
         late=sum(count for reason, count in by_reason.items() if reason.startswith(f"{LATE}.")),
-        lost=summary.records_in - summary.rows_loaded - summary.dead_letters - summary.duplicates,
+        lost=summary.lost,
         reconciles=summary.reconciles,
+        read_failures=list(summary.read_failures),
         dead_letters_by_reason=by_reason,
         details=details or {},
     )

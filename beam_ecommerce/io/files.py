@@ -7,8 +7,11 @@ per-element cost is paid once per batch instead of once per line.
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import logging
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -17,13 +20,16 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from beam_ecommerce import metrics
 from beam_ecommerce.records import CSV, JSON, RawBatch, RawRecord
-from beam_ecommerce.transforms.parse import READ_ERROR_ATTRIBUTE
+from beam_ecommerce.transforms.parse import READ_ERROR_ATTRIBUTE, TOO_LARGE_ATTRIBUTE
 
 AUTO = "auto"
 _CHUNK_BYTES = 8 << 20
-# A stray quote would otherwise glue the rest of a CSV file into one record.
-_MAX_CSV_RECORD_LINES = 1000
+DEFAULT_MAX_RECORD_BYTES = 10 << 20
+# What a dead letter keeps of a record over the size limit (with its length and sha256).
+OVERSIZED_PREFIX_BYTES = 4096
+_LOGGER = logging.getLogger(__name__)
 
 
 def detect_format(path: str, declared: str = AUTO) -> str:
@@ -36,7 +42,7 @@ def detect_format(path: str, declared: str = AUTO) -> str:
 
 @dataclass(frozen=True)
 class FileRange:
-    """Bytes ``[start, end)`` of a file (``end=None``: to the end), starting at ``first_line``."""
+    """Bytes ``[start, end)`` of a file of ``size`` bytes (``end=None``: to the end), starting at ``first_line``."""
 
     path: str
     format: str
@@ -44,6 +50,7 @@ class FileRange:
     start: int = 0
     end: int | None = None
     first_line: int = 1
+    size: int | None = None
 
 
 def split_points(stream: BinaryIO, split_bytes: int) -> Iterator[tuple[int, int]]:
@@ -75,7 +82,7 @@ class _SplitFile(beam.DoFn):
         fmt = detect_format(path, self.input_format)
         compressed = path.endswith(".gz")
         if compressed or fmt == CSV or metadata.size_in_bytes <= self.split_bytes:
-            yield FileRange(path, fmt, compressed)
+            yield FileRange(path, fmt, compressed, size=metadata.size_in_bytes)
             return
         start, first_line = 0, 1
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
@@ -83,26 +90,32 @@ class _SplitFile(beam.DoFn):
                 if offset < metadata.size_in_bytes:
                     yield FileRange(path, fmt, False, start, offset, first_line)
                     start, first_line = offset, line
-        yield FileRange(path, fmt, False, start, None, first_line)
+        yield FileRange(path, fmt, False, start, None, first_line, metadata.size_in_bytes)
 
 
 class TruncatedInput(EOFError):
     """A compressed file ends before its compressed stream does."""
 
 
-def _chunks(stream: BinaryIO, length: int | None) -> Iterator[bytes]:
-    """``length`` bytes of ``stream`` (all if ``None``) in large chunks."""
-    remaining = length
-    while remaining is None or remaining > 0:
-        chunk = stream.read(_CHUNK_BYTES if remaining is None else min(_CHUNK_BYTES, remaining))
-        if not chunk:
-            return
-        if remaining is not None:
-            remaining -= len(chunk)
-        yield chunk
+class _RangeBytes:
+    """Bytes ``[start, end)`` of an open file in large chunks; ``offset`` is where reading stands."""
+
+    def __init__(self, stream: BinaryIO, file_range: FileRange) -> None:
+        self.stream = stream
+        self.offset = file_range.start
+        self.end = file_range.end
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self.end is None or self.offset < self.end:
+            wanted = _CHUNK_BYTES if self.end is None else min(_CHUNK_BYTES, self.end - self.offset)
+            chunk = self.stream.read(wanted)
+            if not chunk:
+                return
+            self.offset += len(chunk)
+            yield chunk
 
 
-def _gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
+def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """Decompressed gzip data (all members); raises ``TruncatedInput`` if the data ends early.
 
     Beam's own gzip reader treats a cut-off file as a clean end of file, which would
@@ -123,107 +136,266 @@ def _gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
         raise TruncatedInput("compressed stream ends early: the file is truncated")
 
 
+@dataclass(frozen=True)
+class OversizedLine:
+    """A line longer than the record-size limit: only its length, digest and first bytes are kept."""
+
+    length: int
+    sha256: str
+    prefix: bytes
+
+
+class _OversizedLineDigest:
+    """Consumes an oversized line piece by piece, in constant memory."""
+
+    def __init__(self, head: bytes) -> None:
+        self.prefix = head[:OVERSIZED_PREFIX_BYTES]
+        self.length = 0
+        self.digest = hashlib.sha256()
+        self.update(head)
+
+    def update(self, piece: bytes) -> None:
+        self.length += len(piece)
+        self.digest.update(piece)
+
+    def done(self) -> OversizedLine:
+        return OversizedLine(self.length, self.digest.hexdigest(), self.prefix)
+
+
+Line = bytes | OversizedLine
+
+
 def _strip_cr(line: bytes) -> bytes:
     return line[:-1] if line.endswith(b"\r") else line
 
 
-def _line_blocks(chunks: Iterator[bytes]) -> Iterator[list[bytes] | Exception]:
-    """The lines of ``chunks`` (terminators stripped), one list per chunk; a read error ends them."""
+def _line_blocks(chunks: Iterator[bytes], max_record_bytes: int) -> Iterator[list[Line] | Exception]:
+    """The lines of ``chunks`` (terminators stripped), one list per chunk; a read error ends them.
+
+    A line longer than ``max_record_bytes`` is not held: it is hashed as it streams by and
+    comes out as an ``OversizedLine``, so memory and time stay linear whatever the input.
+    """
     carry = b""
+    oversized: _OversizedLineDigest | None = None
     while True:
         try:
             chunk = next(chunks, None)
         except (EOFError, OSError, zlib.error) as error:
-            if carry:
+            if oversized is not None:
+                yield [oversized.done()]
+            elif carry:
                 yield [_strip_cr(carry)]
             yield error
             return
         if chunk is None:
             break
-        has_cr = b"\r" in chunk or carry.endswith(b"\r")
-        lines = (carry + chunk).split(b"\n")
+        block: list[Line] = []
+        if oversized is not None:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                oversized.update(chunk)
+                continue
+            oversized.update(chunk[:newline])
+            block.append(oversized.done())
+            oversized, chunk = None, chunk[newline + 1 :]
+        buffer = carry + chunk
+        lines = buffer.split(b"\n")
         carry = lines.pop()
-        yield [_strip_cr(line) for line in lines] if has_cr else lines
-    if carry:
+        if b"\r" in buffer:
+            lines = [_strip_cr(line) for line in lines]
+        if len(buffer) > max_record_bytes:
+            lines = [_oversized(line) if len(line) > max_record_bytes else line for line in lines]
+            if len(carry) > max_record_bytes:
+                oversized, carry = _OversizedLineDigest(carry), b""
+        block.extend(lines)
+        yield block
+    if oversized is not None:
+        yield [oversized.done()]
+    elif carry:
         yield [_strip_cr(carry)]
 
 
-def _read_error(file_range: FileRange, line: int, error: Exception, header: tuple[str, ...] | None) -> RawRecord:
-    message = f"{type(error).__name__}: {error}"
-    source = f"{file_range.path}:{line}"
-    return RawRecord(b"", source, file_range.format, ((READ_ERROR_ATTRIBUTE, message),), header)
+def _oversized(line: bytes) -> OversizedLine:
+    return _OversizedLineDigest(line).done()
 
 
-def _json_records(file_range: FileRange, blocks: Iterator[list[bytes] | Exception]) -> Iterator[list[RawRecord]]:
+class _RecordMaker:
+    """Builds the ``RawRecord`` of each line or CSV row of one file range, and its read errors."""
+
+    def __init__(self, file_range: FileRange, position: _RangeBytes, max_record_bytes: int) -> None:
+        self.file_range = file_range
+        self.position = position
+        self.max_record_bytes = max_record_bytes
+        self.header: tuple[str, ...] | None = None
+        self.failed = False
+
+    def record(self, payload: Line, line: int) -> RawRecord:
+        source = f"{self.file_range.path}:{line}"
+        if isinstance(payload, bytes):
+            return RawRecord(payload, source, self.file_range.format, (), self.header)
+        message = (
+            f"record of {payload.length} bytes (sha256 {payload.sha256}) is over --max_record_bytes="
+            f"{self.max_record_bytes}; the dead letter keeps its first {len(payload.prefix)} bytes"
+        )
+        return RawRecord(payload.prefix, source, self.file_range.format, ((TOO_LARGE_ATTRIBUTE, message),), self.header)
+
+    def read_error(self, line: int, error: Exception | str) -> RawRecord:
+        """The record that stands for what could not be read; the run fails because of it."""
+        self.failed = True
+        path, offset = self.file_range.path, self.position.offset
+        metrics.counter(f"{metrics.READ_FAILURES}.{path}@{offset}").inc()
+        message = f"{path}: cannot read past byte {offset}: {error if isinstance(error, str) else _describe(error)}"
+        return RawRecord(b"", f"{path}:{line}", self.file_range.format, ((READ_ERROR_ATTRIBUTE, message),), self.header)
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _json_records(maker: _RecordMaker, blocks: Iterator[list[Line] | Exception]) -> Iterator[list[RawRecord]]:
     """One record per line, in lists as large as the chunks they were read in."""
-    path, line = file_range.path, file_range.first_line
+    path, line = maker.file_range.path, maker.file_range.first_line
     for block in blocks:
         if isinstance(block, Exception):
-            yield [_read_error(file_range, line, block, None)]
+            yield [maker.read_error(line, block)]
             return
-        yield [RawRecord(payload, f"{path}:{number}") for number, payload in enumerate(block, line)]
+        records = [
+            RawRecord(payload, f"{path}:{number}") if type(payload) is bytes else maker.record(payload, number)
+            for number, payload in enumerate(block, line)
+        ]
+        yield records
         line += len(block)
 
 
-def _csv_records(file_range: FileRange, blocks: Iterator[list[bytes] | Exception]) -> Iterator[list[RawRecord]]:
-    """One record per logical CSV row (a quoted field may span lines) after the header line."""
-    lines = (line for block in blocks for line in ([block] if isinstance(block, Exception) else block))
-    header_line = next(lines, b"")
-    if isinstance(header_line, Exception):  # not even the header could be read
-        yield [_read_error(file_range, file_range.first_line, header_line, None)]
-        return
-    header = _csv_header(header_line)
-    pending: list[bytes] = []
-    quotes = 0
-    number = first = file_range.first_line + 1
-    for line in lines:
-        if isinstance(line, Exception):
-            if pending:
-                yield [RawRecord(b"\n".join(pending), f"{file_range.path}:{first}", CSV, (), header)]
-            yield [_read_error(file_range, number, line, header)]
+class _CsvLines:
+    """Feeds ``csv.reader`` text lines and remembers the raw lines its current row is made of.
+
+    It stops at the first item that is not a line (an oversized line, a read error) and
+    leaves it in ``stopped_at`` for the caller, who starts a new reader after it.
+    """
+
+    def __init__(self, items: Iterator[Line | Exception]) -> None:
+        self.items = items
+        self.taken: list[bytes] = []
+        self.stopped_at: OversizedLine | Exception | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        item = next(self.items)
+        if not isinstance(item, bytes):
+            self.stopped_at = item
+            raise StopIteration
+        self.taken.append(item)
+        return item.decode("utf-8", "surrogateescape") + "\n"
+
+    def take(self) -> list[bytes]:
+        taken, self.taken = self.taken, []
+        return taken
+
+
+def _csv_records(maker: _RecordMaker, blocks: Iterator[list[Line] | Exception]) -> Iterator[list[RawRecord]]:
+    """One record per CSV row (RFC 4180: a quoted field may span lines) after the header row.
+
+    Rows are found by Python's ``csv`` module itself, so ``records in`` is what it reads. A row
+    that spans lines but does not parse into the header's columns (a stray quote opened a
+    field that swallowed the lines after it), or that is over the size limit, is not trusted:
+    each of its lines becomes a record of its own, with its own line number, so a bad quote
+    never hides the valid rows after it. Each line is read once and split at most once.
+    """
+    lines = _CsvLines(item for block in blocks for item in ([block] if isinstance(block, Exception) else block))
+    number = maker.file_range.first_line
+    in_header = True
+    while True:
+        reader = csv.reader(lines)
+        while True:
+            try:
+                row = next(reader, None)
+            except csv.Error:
+                row = []  # a field over the size limit: split below, line by line
+            taken = lines.take()
+            if not taken:
+                break
+            if in_header:
+                maker.header, in_header = _csv_header(b"\n".join(taken)), False
+            elif len(taken) == 1 or (
+                len(row or ()) == len(maker.header or ()) and sum(map(len, taken)) <= maker.max_record_bytes
+            ):
+                yield [maker.record(b"\n".join(taken), number)]
+            else:
+                yield [maker.record(line, at) for at, line in enumerate(taken, number)]
+            number += len(taken)
+        stopped, lines.stopped_at = lines.stopped_at, None
+        if stopped is None:
             return
-        if not pending:
-            first = number
-        pending.append(line)
-        number += 1
-        quotes += line.count(b'"')
-        if quotes % 2 == 0 or len(pending) >= _MAX_CSV_RECORD_LINES:
-            yield [RawRecord(b"\n".join(pending), f"{file_range.path}:{first}", CSV, (), header)]
-            pending, quotes = [], 0
-    if pending:
-        yield [RawRecord(b"\n".join(pending), f"{file_range.path}:{first}", CSV, (), header)]
+        yield [maker.read_error(number, stopped) if isinstance(stopped, Exception) else maker.record(stopped, number)]
+        if isinstance(stopped, Exception):
+            return
+        in_header, number = False, number + 1
 
 
 class _ReadRange(beam.DoFn):
-    """A file range -> batches of ``RawRecord``, each with its ``<path>:<line>`` source."""
+    """A file range -> batches of ``RawRecord``, each with its ``<path>:<line>`` source.
 
-    def __init__(self, batch_size: int) -> None:
+    It keeps the run's independent books: ``source_records`` counts every record it offers
+    and ``source_bytes`` every byte it read; a range it could not read to its last byte
+    ends with a read-error record and a ``read_failures.<path>@<offset>`` counter that
+    fails the run.
+    """
+
+    def __init__(self, batch_size: int, max_record_bytes: int) -> None:
         self.batch_size = batch_size
+        self.max_record_bytes = max_record_bytes
+
+    def setup(self) -> None:
+        # A quoted CSV field may be as large as a record (the module's default is 128 KiB).
+        csv.field_size_limit(max(self.max_record_bytes, 1))
+        self._source_records = metrics.counter(metrics.SOURCE_RECORDS)
+        self._source_bytes = metrics.counter(metrics.SOURCE_BYTES)
 
     def process(self, file_range: FileRange) -> Iterator[RawBatch]:
+        offered = 0
         with FileSystems.open(file_range.path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
             if file_range.start:
                 stream.seek(file_range.start)
-            length = None if file_range.end is None else file_range.end - file_range.start
-            chunks = _chunks(stream, length)
-            blocks = _line_blocks(_gunzip(chunks) if file_range.compressed else chunks)
-            records = (_json_records if file_range.format == JSON else _csv_records)(file_range, blocks)
+            position = _RangeBytes(stream, file_range)
+            chunks = iter(position)
+            blocks = _line_blocks(_gunzip(chunks) if file_range.compressed else chunks, self.max_record_bytes)
+            maker = _RecordMaker(file_range, position, self.max_record_bytes)
+            records = (_json_records if file_range.format == JSON else _csv_records)(maker, blocks)
             pending: list[RawRecord] = []
             for block in records:
                 pending.extend(block)
+                offered += len(block)
                 while len(pending) >= self.batch_size:
                     yield RawBatch(pending[: self.batch_size])
                     del pending[: self.batch_size]
+            expected_end = file_range.size if file_range.end is None else file_range.end
+            if not maker.failed and expected_end is not None and position.offset < expected_end:
+                # The file shrank after it was matched: what it lost cannot be counted, so the run fails.
+                pending.append(maker.read_error(0, f"the file ends before byte {expected_end}"))
+                offered += 1
             if pending:
                 yield RawBatch(pending)
+        self._source_records.inc(offered)
+        self._source_bytes.inc(position.offset - file_range.start)
+        _LOGGER.info("read %s bytes %s-%s: %d records", file_range.path, file_range.start, position.offset, offered)
 
 
 def _csv_header(line: bytes) -> tuple[str, ...] | None:
+    """The column names of a CSV header line (RFC 4180: names may be quoted; a UTF-8 BOM is dropped)."""
     try:
         text = line.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
         return None
-    return tuple(name.strip() for name in text.split(",")) if text.strip() else None
+    if not text.strip():
+        return None
+    try:
+        names = next(csv.reader([text]))
+    except csv.Error:
+        return None
+    return tuple(name.strip() for name in names)
 
 
 class ReadEventFiles(beam.PTransform):
@@ -233,15 +405,27 @@ class ReadEventFiles(beam.PTransform):
     apart by extension unless ``input_format`` says; ``.gz`` files are decompressed.
     Uncompressed JSONL files are cut into ``split_bytes`` ranges read in parallel.
     A file that cannot be read to its end (e.g. a truncated gzip) yields what it had,
-    then one record that carries the read error, which the core dead-letters.
+    then one record that carries the read error, which the core dead-letters, and
+    counts a ``read_failures`` metric naming the file and byte offset, which fails the run.
+    A line (or CSV row) over ``max_record_bytes`` is never held whole: its record carries
+    the first ``OVERSIZED_PREFIX_BYTES`` bytes, and its length and sha256 in an attribute,
+    and the core dead-letters it as ``record_too_large``.
     """
 
-    def __init__(self, pattern: str, input_format: str = AUTO, batch_size: int = 2000, split_bytes: int = 64 << 20):
+    def __init__(
+        self,
+        pattern: str,
+        input_format: str = AUTO,
+        batch_size: int = 2000,
+        split_bytes: int = 64 << 20,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    ):
         super().__init__()
         self.pattern = pattern
         self.input_format = input_format
         self.batch_size = batch_size
         self.split_bytes = split_bytes
+        self.max_record_bytes = max_record_bytes
 
     def expand(self, pbegin):
         return (
@@ -249,5 +433,5 @@ class ReadEventFiles(beam.PTransform):
             | "Match" >> fileio.MatchFiles(self.pattern)
             | "Split" >> beam.ParDo(_SplitFile(self.input_format, self.split_bytes))
             | "Distribute" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(_ReadRange(self.batch_size))
+            | "Read" >> beam.ParDo(_ReadRange(self.batch_size, self.max_record_bytes))
         )

@@ -29,7 +29,7 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
     sink = warehouse_sink(source, context)
     pipeline = beam.Pipeline(options=options)
     records = pipeline | "ReadEventFiles" >> ReadEventFiles(
-        batch.input, batch.input_format, source.batch_size, batch.split_bytes
+        batch.input, batch.input_format, source.batch_size, batch.split_bytes, batch.max_record_bytes
     )
     processed = records | "ProcessEvents" >> ProcessEvents(context, pii_key(source))
     sink.write(processed.rows, processed.dead_letters)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.utils.secret import Secret
 
+from beam_ecommerce.io.files import DEFAULT_MAX_RECORD_BYTES, OVERSIZED_PREFIX_BYTES
 from beam_ecommerce.local_defaults import DEFAULT_DEAD_LETTER_DIR, DEFAULT_WAREHOUSE
 from beam_ecommerce.transforms.pii import resolve_pii_key
 
@@ -91,4 +92,12 @@ class BatchOptions(PipelineOptions):
         )
         parser.add_argument(
             "--split_bytes", type=int, default=64 << 20, help="Size of the ranges large JSONL files are read in."
+        )
+        parser.add_argument(
+            "--max_record_bytes",
+            type=int,
+            default=DEFAULT_MAX_RECORD_BYTES,
+            help="Largest record (line or CSV row) the pipeline processes, in bytes (default 10 MiB). A larger "
+            "one becomes a dead letter (stage parse, reason record_too_large) with its length, its sha256 and "
+            f"its first {OVERSIZED_PREFIX_BYTES} bytes; it is never held in memory whole.",
         )

@@ -1,4 +1,8 @@
-"""The end-of-run reconciliation: records in = rows loaded + dead letters + duplicates absorbed."""
+"""The end-of-run reconciliation: records in = rows loaded + dead letters + duplicates absorbed.
+
+``records in`` is the source's count (what the file reader offered), never the sink's: a
+record lost between the two shows as ``lost``, and fails the run.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,11 @@ from beam_ecommerce import metrics
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What a run did, read back from its Beam metrics."""
+    """What a run did, read back from its Beam metrics.
+
+    ``read_failures`` names each place (``<file>@<byte offset>``) the source could not be
+    read to its end: what lay beyond it was never counted, so such a run does not reconcile.
+    """
 
     run_id: str
     records_in: int
@@ -21,17 +29,28 @@ class RunSummary:
     dead_letters: int
     duplicates: int
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
+    read_failures: tuple[str, ...] = ()
+
+    @property
+    def lost(self) -> int:
+        """Records the source offered that neither a row, a dead letter nor a duplicate accounts for."""
+        return self.records_in - (self.rows_loaded + self.dead_letters + self.duplicates)
 
     @property
     def reconciles(self) -> bool:
-        return self.records_in == self.rows_loaded + self.dead_letters + self.duplicates
+        return self.lost == 0 and not self.read_failures
 
     def reconciliation_line(self) -> str:
         verdict = "OK" if self.reconciles else "MISMATCH"
-        return (
+        line = (
             f"reconciliation {verdict}: {self.records_in} records in = {self.rows_loaded} loaded"
             f" + {self.dead_letters} dead letters + {self.duplicates} duplicates absorbed"
         )
+        if self.lost:
+            line += f"; {self.lost} lost"
+        if self.read_failures:
+            line += f"; input not read to its end: {', '.join(self.read_failures)}"
+        return line
 
 
 def counter_totals(result: PipelineResult) -> Counter:
@@ -45,16 +64,20 @@ def counter_totals(result: PipelineResult) -> Counter:
 
 
 def summarize(result: PipelineResult, run_id: str) -> RunSummary:
-    """The run's summary from the finished pipeline's counters."""
+    """The run's summary from the finished pipeline's counters; ``records in`` is the source's count."""
     totals = counter_totals(result)
     prefix = metrics.DEAD_LETTERS + "."
+    failure_prefix = metrics.READ_FAILURES + "."
     return RunSummary(
         run_id=run_id,
-        records_in=totals[metrics.RECORDS_IN],
+        records_in=totals[metrics.SOURCE_RECORDS],
         rows_loaded=totals[metrics.ROWS_LOADED],
         dead_letters=totals[metrics.DEAD_LETTERS],
         duplicates=totals[metrics.DUPLICATES],
         dead_letters_by_reason={
             name[len(prefix) :]: value for name, value in sorted(totals.items()) if name.startswith(prefix) and value
         },
+        read_failures=tuple(
+            name[len(failure_prefix) :] for name, value in sorted(totals.items()) if name.startswith(failure_prefix)
+        ),
     )

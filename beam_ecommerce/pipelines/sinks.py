@@ -7,7 +7,7 @@ import os
 from beam_ecommerce.io.bigquery_warehouse import BigQuerySink
 from beam_ecommerce.io.duckdb_warehouse import DuckDBSink, DuckDBStreamSink, DuckDBWarehouse
 from beam_ecommerce.io.warehouse import WarehouseSink
-from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, OptionsError
+from beam_ecommerce.pipelines.options import BIGQUERY, BatchOptions, EventSourceOptions, OptionsError
 from beam_ecommerce.transforms import RunContext
 
 
@@ -18,7 +18,8 @@ def warehouse_sink(options: EventSourceOptions, context: RunContext, streaming: 
             raise OptionsError("--sink=bigquery needs --bigquery_dataset=PROJECT:DATASET")
         return BigQuerySink(options.bigquery_dataset, options.dead_letter_dir, context, streaming=streaming)
     staging_dir = options.staging_dir or os.path.join(os.path.dirname(os.path.abspath(options.duckdb_path)), "staging")
-    warehouse = DuckDBWarehouse(options.duckdb_path, options.duckdb_memory_limit)
+    max_record_bytes = options.view_as(BatchOptions).max_record_bytes
+    warehouse = DuckDBWarehouse(options.duckdb_path, options.duckdb_memory_limit, max_record_bytes)
     warehouse.prepare()
     if streaming:
         return DuckDBStreamSink(warehouse, staging_dir, context.run_id)

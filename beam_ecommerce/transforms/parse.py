@@ -18,6 +18,9 @@ from beam_ecommerce.schemas import event_schemas
 from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, PARSE, RecordError, RouteBatch, RunContext
 
 READ_ERROR_ATTRIBUTE = "read_error"
+TOO_LARGE_ATTRIBUTE = "record_too_large"
+# Records a reader marked as not parseable, by attribute: the dead letter's error type.
+_READER_REJECTIONS = {READ_ERROR_ATTRIBUTE: "unreadable_input", TOO_LARGE_ATTRIBUTE: "record_too_large"}
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -108,8 +111,8 @@ class ParseRecord(RouteBatch):
 
     def apply(self, raw: RawRecord) -> Event:
         for key, value in raw.attributes:
-            if key == READ_ERROR_ATTRIBUTE:
-                raise RecordError("unreadable_input", value)
+            if key in _READER_REJECTIONS:
+                raise RecordError(_READER_REJECTIONS[key], value)
         if raw.format == CSV:
             if raw.csv_header is None:
                 raise RecordError("csv_missing_header", "CSV record without its file's header")

@@ -34,6 +34,7 @@ INVALID_EXAMPLES: dict[str, str] = {
     "run_id": "run id with spaces",
     "batch_size": "0",
     "split_bytes": "64MB",
+    "max_record_bytes": "10MiB",
     "allowed_lateness_seconds": "-1",
     "dedupe_horizon_seconds": "2h",
     "dedupe_shards": "0",
