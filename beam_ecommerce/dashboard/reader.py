@@ -4,6 +4,9 @@ DuckDB lets one process write a file, and a writer (the stream's loads, ``dbt bu
 cannot open it while another process reads it. So the dashboard never keeps the file
 open: each request opens it read-only, runs its queries and closes it, and a request
 that finds the file locked waits a moment, then reports ``busy`` instead of failing.
+Writers win: while a writer waits for the file (``DuckDBWarehouse.writer_waiting``), a
+new session reports ``busy`` at once instead of opening it, so the sessions in flight
+drain and the writer gets in however many pages are open.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, WarehouseError
 # for one bundle's load (well under a second); dbt holds it for a whole build, which is
 # worth telling the user about rather than hanging the page.
 LOCK_WAIT_SECONDS = 1.5
+_BUSY = "The warehouse is busy (a pipeline or dbt is writing to it); retrying."
 
 
 class WarehouseUnavailable(Exception):
@@ -101,13 +105,14 @@ class DuckDBReader(WarehouseReader):
             raise WarehouseUnavailable(
                 "missing", f"No warehouse at {self.path} yet: run `beam-ecommerce demo` (or `batch`) first."
             )
+        warehouse = DuckDBWarehouse(self.path)
+        if warehouse.writer_waiting():
+            raise WarehouseUnavailable("busy", _BUSY)
         try:
-            con = DuckDBWarehouse(self.path).connect(read_only=True, wait_for_lock=self.lock_wait_seconds)
+            con = warehouse.connect(read_only=True, wait_for_lock=self.lock_wait_seconds)
         except WarehouseError as error:
             if "lock" in str(error).lower():
-                raise WarehouseUnavailable(
-                    "busy", "The warehouse is busy (a pipeline or dbt is writing to it); retrying."
-                ) from None
+                raise WarehouseUnavailable("busy", _BUSY) from None
             raise WarehouseUnavailable("error", str(error)) from None
         try:
             yield _DuckDBSession(con)

@@ -36,7 +36,11 @@ from beam_ecommerce.schemas.tables import Table
 
 _LOGGER = logging.getLogger(__name__)
 
-LOCK_WAIT_SECONDS = 10.0
+# How long a writer waits for another process (dbt, the dashboard, another run) to let go of
+# the file: --warehouse_lock_timeout_seconds.
+LOCK_WAIT_SECONDS = 120.0
+# A writer that waits for the file leaves a marker here; readers that see one stand aside.
+WRITERS_WAITING_SUFFIX = ".writers-waiting"
 # The largest ``maximum_object_size`` DuckDB's read_json accepts (a UINTEGER).
 _DUCKDB_MAX_OBJECT_SIZE = (1 << 32) - 1
 
@@ -71,6 +75,20 @@ class LoadReport:
 
 class WarehouseError(RuntimeError):
     """The warehouse cannot be opened or written (locked, corrupt, disk full)."""
+
+
+class WarehouseLocked(WarehouseError):
+    """Another process held the warehouse longer than the writer was allowed to wait."""
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _column_types(con: duckdb.DuckDBPyConnection, table_name: str) -> dict[str, str]:
@@ -158,11 +176,45 @@ class DuckDBWarehouse:
     """The DuckDB file behind the local warehouse (the resource; ``DuckDBSink`` is the Beam edge)."""
 
     def __init__(
-        self, path: str, memory_limit: str = "512MB", max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+        self,
+        path: str,
+        memory_limit: str = "512MB",
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        lock_timeout_seconds: float = LOCK_WAIT_SECONDS,
     ) -> None:
         self.path = path
         self.memory_limit = memory_limit
         self.max_object_bytes = staged_object_bytes(max_record_bytes)
+        self.lock_timeout_seconds = lock_timeout_seconds
+
+    @property
+    def _writers_waiting_dir(self) -> str:
+        return os.path.abspath(self.path) + WRITERS_WAITING_SUFFIX
+
+    def writer_waiting(self) -> bool:
+        """Whether a writer in a live process is waiting for the file; readers then stand aside.
+
+        DuckDB lets a writer in only when no other process has the file open, so readers
+        that come and go without pause would starve it: writers win.
+        """
+        try:
+            names = os.listdir(self._writers_waiting_dir)
+        except FileNotFoundError:
+            return False
+        return any(_process_alive(int(pid)) for pid, _, _ in (name.partition("-") for name in names) if pid.isdigit())
+
+    @contextlib.contextmanager
+    def _announced_writer(self) -> Iterator[None]:
+        """Marks this process as a writer waiting for the file while the block runs."""
+        os.makedirs(self._writers_waiting_dir, exist_ok=True)
+        marker = os.path.join(self._writers_waiting_dir, f"{os.getpid()}-{uuid.uuid4().hex}")
+        with open(marker, "w"):
+            pass
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(marker)
 
     def connect(self, read_only: bool = False, wait_for_lock: float = 0.0) -> duckdb.DuckDBPyConnection:
         """A connection; waits up to ``wait_for_lock`` seconds while another process holds the file."""
@@ -170,24 +222,43 @@ class DuckDBWarehouse:
             raise WarehouseError(f"no warehouse at {self.path}: run `beam-ecommerce batch` or `demo` first")
         if not read_only:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        deadline = time.monotonic() + wait_for_lock
-        while True:
-            try:
-                con = duckdb.connect(self.path, read_only=read_only)
-                break
-            except (duckdb.IOException, duckdb.ConnectionException) as error:
-                if "lock" not in str(error).lower() or time.monotonic() >= deadline:
-                    raise WarehouseError(f"cannot open warehouse {self.path}: {error}") from None
-                time.sleep(0.05)
-            except (duckdb.InvalidInputException, OSError) as error:
-                raise WarehouseError(f"cannot open warehouse {self.path}: {error}") from None
+        try:
+            con = duckdb.connect(self.path, read_only=read_only)
+        except (duckdb.IOException, duckdb.ConnectionException) as error:
+            if "lock" not in str(error).lower() or wait_for_lock <= 0:
+                raise self._open_error(error, wait_for_lock) from None
+            if read_only:
+                con = self._wait_for_lock(read_only, wait_for_lock)
+            else:
+                with self._announced_writer():
+                    con = self._wait_for_lock(read_only, wait_for_lock)
+        except (duckdb.InvalidInputException, OSError) as error:
+            raise WarehouseError(f"cannot open warehouse {self.path}: {error}") from None
         con.execute(f"SET memory_limit = '{self.memory_limit}'")
         return con
+
+    def _wait_for_lock(self, read_only: bool, wait_for_lock: float) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + wait_for_lock
+        while True:
+            time.sleep(0.05)
+            try:
+                return duckdb.connect(self.path, read_only=read_only)
+            except (duckdb.IOException, duckdb.ConnectionException) as error:
+                if "lock" not in str(error).lower() or time.monotonic() >= deadline:
+                    raise self._open_error(error, wait_for_lock) from None
+
+    def _open_error(self, error: duckdb.Error, waited: float) -> WarehouseError:
+        if "lock" not in str(error).lower():
+            return WarehouseError(f"cannot open warehouse {self.path}: {error}")
+        return WarehouseLocked(
+            f"warehouse {self.path} stayed locked by another process (dbt, a dashboard, another run) for "
+            f"{waited:g} s (--warehouse_lock_timeout_seconds): {str(error).splitlines()[0]}"
+        )
 
     def prepare(self) -> None:
         """Creates the file and its tables if needed, or evolves an older contract's tables; fails early
         if it cannot be written. Pipelines call it once, before their first load."""
-        con = self.connect()
+        con = self.connect(wait_for_lock=self.lock_timeout_seconds)
         try:
             self.create_tables(con)
         finally:
@@ -236,10 +307,11 @@ class DuckDBWarehouse:
         """Loads one run's staged rows and dead letters in one transaction.
 
         ``absorbed_before`` counts duplicates already dropped upstream (by a stream's
-        dedupe); they are booked with the load's own. A reader in another process that
-        holds the file delays the load by up to ``LOCK_WAIT_SECONDS``.
+        dedupe); they are booked with the load's own. Another process that holds the file
+        delays the load by up to ``lock_timeout_seconds``, then it raises ``WarehouseLocked``
+        and nothing is written.
         """
-        con = self.connect(wait_for_lock=LOCK_WAIT_SECONDS)
+        con = self.connect(wait_for_lock=self.lock_timeout_seconds)
         try:
             con.execute("SET preserve_insertion_order = false")  # rows have no order; keeping one is costly
             con.execute("BEGIN TRANSACTION")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.utils.secret import Secret
 
+from beam_ecommerce.io.duckdb_warehouse import LOCK_WAIT_SECONDS
 from beam_ecommerce.io.files import DEFAULT_MAX_RECORD_BYTES, OVERSIZED_PREFIX_BYTES
 from beam_ecommerce.local_defaults import DEFAULT_DEAD_LETTER_DIR, DEFAULT_WAREHOUSE
 from beam_ecommerce.transforms.pii import resolve_pii_key
@@ -52,6 +53,15 @@ class EventSourceOptions(PipelineOptions):
         parser.add_argument("--duckdb_path", default=DEFAULT_WAREHOUSE, help="DuckDB warehouse file (sink=duckdb).")
         parser.add_argument(
             "--duckdb_memory_limit", default="512MB", help="Memory DuckDB may use while loading (sink=duckdb)."
+        )
+        parser.add_argument(
+            "--warehouse_lock_timeout_seconds",
+            type=float,
+            default=LOCK_WAIT_SECONDS,
+            help="How long a run waits for another process (dbt, the dashboard, another run) to let go of the "
+            "DuckDB file, at start and at its load (sink=duckdb; default %(default)g s). Readers stand aside "
+            "while a run waits; a batch whose load still cannot get the file keeps its staged work for "
+            "--resume.",
         )
         parser.add_argument(
             "--staging_dir",

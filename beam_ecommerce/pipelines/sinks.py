@@ -19,7 +19,9 @@ def warehouse_sink(options: EventSourceOptions, context: RunContext, streaming: 
         return BigQuerySink(options.bigquery_dataset, options.dead_letter_dir, context, streaming=streaming)
     staging_dir = options.staging_dir or os.path.join(os.path.dirname(os.path.abspath(options.duckdb_path)), "staging")
     max_record_bytes = options.view_as(BatchOptions).max_record_bytes
-    warehouse = DuckDBWarehouse(options.duckdb_path, options.duckdb_memory_limit, max_record_bytes)
+    warehouse = DuckDBWarehouse(
+        options.duckdb_path, options.duckdb_memory_limit, max_record_bytes, options.warehouse_lock_timeout_seconds
+    )
     warehouse.prepare()
     if streaming:
         return DuckDBStreamSink(warehouse, staging_dir, context.run_id)

@@ -42,6 +42,7 @@ INVALID_EXAMPLES: dict[str, str] = {
     "sink": "duckdb",
     "input_format": "parquet",
     "duckdb_memory_limit": "lots",
+    "warehouse_lock_timeout_seconds": "2m",
 }
 
 

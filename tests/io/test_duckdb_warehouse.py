@@ -3,6 +3,8 @@ from datetime import UTC
 import duckdb
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, WarehouseError, rows_to_jsonl
 from beam_ecommerce.records import RawRecord
@@ -80,3 +82,35 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
     path.write_text("hello")
     with pytest.raises(WarehouseError, match="cannot open warehouse"):
         DuckDBWarehouse(str(path)).connect()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.tuples(st.integers(0, 12), st.integers(0, 40)), max_size=40, unique_by=lambda pair: pair[1]),
+    st.sets(st.integers(0, 12), max_size=6),
+)
+def test_the_lean_load_keeps_the_rows_a_first_by_source_dedupe_keeps(tmp_path_factory, staged, present):
+    """The reference is written here in Python: per new event_id, the staged row with the least source."""
+    tmp_path = tmp_path_factory.mktemp("lean")
+    warehouse = DuckDBWarehouse(str(tmp_path / "w.duckdb"))
+    before = [_row(f"evt-{key:03d}", "old:0") for key in sorted(present)]
+    warehouse.load("r0", *_stage(tmp_path, "before", before, []))
+    rows = [_row(f"evt-{key:03d}", f"f:{line:03d}") for key, line in staged]
+
+    report = warehouse.load("r1", *_stage(tmp_path, "now", rows, []))
+
+    firsts: dict[str, str] = {}
+    for row in rows:
+        if int(row["event_id"][4:]) not in present:
+            firsts[row["event_id"]] = min(firsts.get(row["event_id"], row["source"]), row["source"])
+    expected = sorted(firsts.items()) + [(row["event_id"], "old:0") for row in before]
+    con = duckdb.connect(warehouse.path, read_only=True)
+    try:
+        assert sorted(con.execute("SELECT event_id, source FROM raw_events").fetchall()) == sorted(expected)
+    finally:
+        con.close()
+    assert (report.rows_offered, report.rows_loaded, report.duplicates) == (
+        len(rows),
+        len(firsts),
+        len(rows) - len(firsts),
+    )
