@@ -15,6 +15,8 @@ READ_FAILURES = "read_failures"
 DEAD_LETTERS = "dead_letters"
 ROWS_LOADED = "rows_loaded"
 DUPLICATES = "duplicates"
+# A batch load that could not get the warehouse in time: its staged work waits for --resume.
+LOAD_DEFERRED = "load_deferred"
 
 
 def counter(name: str):

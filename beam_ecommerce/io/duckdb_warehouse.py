@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import logging
 import os
 import time
@@ -20,6 +21,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import apache_beam as beam
 import duckdb
@@ -27,7 +29,7 @@ import orjson
 from apache_beam.io.filesystems import FileSystems
 
 from beam_ecommerce import metrics
-from beam_ecommerce.io.dead_letter_files import WriteDeadLetterFiles
+from beam_ecommerce.io.dead_letter_files import WriteDeadLetterFiles, dead_letter_prefix
 from beam_ecommerce.io.files import DEFAULT_MAX_RECORD_BYTES
 from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.records import Row
@@ -39,6 +41,8 @@ _LOGGER = logging.getLogger(__name__)
 # How long a writer waits for another process (dbt, the dashboard, another run) to let go of
 # the file: --warehouse_lock_timeout_seconds.
 LOCK_WAIT_SECONDS = 120.0
+# A deferred run's books, beside its staged files.
+PENDING_BOOKS = "books.json"
 # A writer that waits for the file leaves a marker here; readers that see one stand aside.
 WRITERS_WAITING_SUFFIX = ".writers-waiting"
 # The largest ``maximum_object_size`` DuckDB's read_json accepts (a UINTEGER).
@@ -373,7 +377,12 @@ def rows_to_jsonl(rows: list[Row]) -> bytes:
 
 
 class _LoadRun(beam.DoFn):
-    """Runs once per run, after every file is written: loads them, then removes the staged rows."""
+    """Runs once per run, after every file is written: loads them, then removes the staged rows.
+
+    If the warehouse stays locked past its timeout, nothing is lost and nothing is redone:
+    the staged files stay, ``load_deferred`` is counted, and ``DuckDBSink.resume`` loads
+    them later (``beam-ecommerce batch --resume RUN_ID``).
+    """
 
     def __init__(self, warehouse: DuckDBWarehouse, run_id: str, run_staging_dir: str) -> None:
         self.warehouse = warehouse
@@ -381,17 +390,30 @@ class _LoadRun(beam.DoFn):
         self.run_staging_dir = run_staging_dir
 
     def process(self, _: None, row_files: list[str], dead_letter_files: list[str]) -> Iterator[LoadReport]:
-        report = self.warehouse.load(self.run_id, sorted(row_files), sorted(dead_letter_files))
+        try:
+            report = self.warehouse.load(self.run_id, sorted(row_files), sorted(dead_letter_files))
+        except WarehouseLocked as error:
+            metrics.counter(metrics.LOAD_DEFERRED).inc()
+            _LOGGER.warning("run %s not loaded, its staged files are kept: %s", self.run_id, error)
+            return
         metrics.counter(metrics.ROWS_LOADED).inc(report.rows_loaded)
         metrics.counter(metrics.DUPLICATES).inc(report.duplicates)
-        if FileSystems.exists(self.run_staging_dir):
-            FileSystems.delete([self.run_staging_dir])
+        remove_staged(self.run_staging_dir)
         _LOGGER.info("loaded run %s: %s", self.run_id, asdict(report))
         yield report
 
 
+def remove_staged(run_staging_dir: str) -> None:
+    if FileSystems.exists(run_staging_dir):
+        FileSystems.delete([run_staging_dir])
+
+
 class DuckDBSink(WarehouseSink):
-    """The embedded default sink: staged JSONL files, then one idempotent DuckDB load."""
+    """The embedded default sink: staged JSONL files, then one idempotent DuckDB load.
+
+    A run whose load could not get the warehouse keeps its staged rows and dead-letter
+    files, and its books (``keep_books``); ``resume`` loads them without processing again.
+    """
 
     def __init__(self, warehouse: DuckDBWarehouse, staging_dir: str, dead_letter_dir: str, run_id: str) -> None:
         self.warehouse = warehouse
@@ -399,12 +421,19 @@ class DuckDBSink(WarehouseSink):
         self.dead_letter_dir = dead_letter_dir
         self.run_id = run_id
 
+    @property
+    def run_staging_dir(self) -> str:
+        return f"{self.staging_dir.rstrip('/')}/run_id={self.run_id}"
+
+    @property
+    def _books_path(self) -> str:
+        return os.path.join(self.run_staging_dir, PENDING_BOOKS)
+
     def write(self, rows, dead_letters, duplicates=None):
-        run_staging_dir = f"{self.staging_dir.rstrip('/')}/run_id={self.run_id}"
         row_files = (
             rows
             | "ToJsonLines" >> beam.Map(rows_to_jsonl)
-            | "StageRows" >> beam.io.WriteToText(f"{run_staging_dir}/raw_events", file_name_suffix=".jsonl")
+            | "StageRows" >> beam.io.WriteToText(f"{self.run_staging_dir}/raw_events", file_name_suffix=".jsonl")
         )
         dead_letter_files = dead_letters | "WriteDeadLetters" >> WriteDeadLetterFiles(self.dead_letter_dir, self.run_id)
         pipeline = rows.pipeline
@@ -413,11 +442,33 @@ class DuckDBSink(WarehouseSink):
             | "LoadOnce" >> beam.Create([None])
             | "LoadIntoDuckDB"
             >> beam.ParDo(
-                _LoadRun(self.warehouse, self.run_id, run_staging_dir),
+                _LoadRun(self.warehouse, self.run_id, self.run_staging_dir),
                 beam.pvalue.AsList(row_files),
                 beam.pvalue.AsList(dead_letter_files),
             )
         )
+
+    def keep_books(self, books: dict[str, Any]) -> None:
+        """Keeps a deferred run's books (its source counts) beside its staged files, for ``resume``."""
+        os.makedirs(self.run_staging_dir, exist_ok=True)
+        with open(self._books_path, "wb") as out:
+            out.write(orjson.dumps(books))
+
+    def resume(self) -> tuple[LoadReport, dict[str, Any]]:
+        """Loads the files a deferred run staged; its report and the books it kept."""
+        try:
+            with open(self._books_path, "rb") as source:
+                books = orjson.loads(source.read())
+        except FileNotFoundError:
+            raise WarehouseError(
+                f"run {self.run_id} has nothing waiting to be loaded in {self.run_staging_dir}: it was loaded, "
+                "or it ran with another --staging_dir or --duckdb_path"
+            ) from None
+        row_files = sorted(glob.glob(f"{glob.escape(self.run_staging_dir)}/raw_events*.jsonl"))
+        dead_letter_files = sorted(glob.glob(f"{glob.escape(dead_letter_prefix(self.dead_letter_dir, self.run_id))}*"))
+        report = self.warehouse.load(self.run_id, row_files, dead_letter_files)
+        remove_staged(self.run_staging_dir)
+        return report, books
 
 
 # How the stream's dedupe hands the sink a re-send it absorbed: only its count is loaded.

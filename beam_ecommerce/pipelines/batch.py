@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_ecommerce import __version__
+from beam_ecommerce.io.duckdb_warehouse import DuckDBSink
 from beam_ecommerce.io.files import ReadEventFiles
-from beam_ecommerce.pipelines.options import BatchOptions, EventSourceOptions, OptionsError, new_run_id, pii_key
+from beam_ecommerce.io.warehouse import WarehouseSink
+from beam_ecommerce.pipelines.options import (
+    DUCKDB,
+    BatchOptions,
+    EventSourceOptions,
+    OptionsError,
+    new_run_id,
+    pii_key,
+)
 from beam_ecommerce.pipelines.reconciliation import RunSummary, summarize
 from beam_ecommerce.pipelines.sinks import warehouse_sink
 from beam_ecommerce.reporting import BATCH, reports_dir, run_report, write_run_report
@@ -20,6 +30,11 @@ __all__ = ["OptionsError", "build_pipeline", "run"]
 
 def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]:
     """The batch pipeline for ``options``, not yet run, and the run it will be."""
+    pipeline, context, _ = _build(options)
+    return pipeline, context
+
+
+def _build(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext, WarehouseSink]:
     source = options.view_as(EventSourceOptions)
     batch = options.view_as(BatchOptions)
     if not batch.input:
@@ -33,21 +48,41 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
     )
     processed = records | "ProcessEvents" >> ProcessEvents(context, pii_key(source))
     sink.write(processed.rows, processed.dead_letters)
-    return pipeline, context
+    return pipeline, context, sink
 
 
 def run(argv: list[str] | None = None) -> RunSummary:
-    """Builds, runs and waits for the batch pipeline; returns its reconciled summary.
+    """Builds, runs and waits for the batch pipeline (or, with ``--resume``, loads what a run
+    staged); returns its reconciled summary.
 
-    The run's JSON report goes to ``reporting.reports_dir`` (next to the warehouse).
+    The run's JSON report goes to ``reporting.reports_dir`` (next to the warehouse). A run
+    whose load found the warehouse locked past ``--warehouse_lock_timeout_seconds`` keeps
+    its staged files and its books for ``--resume``, and does not reconcile.
     """
     started_at = datetime.now(UTC)
     options = PipelineOptions(argv)
-    pipeline, context = build_pipeline(options)
-    result = pipeline.run()
-    result.wait_until_finish()
-    summary = summarize(result, context.run_id)
+    if options.view_as(BatchOptions).resume:
+        summary = _resume(options)
+    else:
+        pipeline, context, sink = _build(options)
+        result = pipeline.run()
+        result.wait_until_finish()
+        summary = summarize(result, context.run_id)
+        if summary.load_pending and isinstance(sink, DuckDBSink):
+            sink.keep_books(dataclasses.asdict(summary))
     inputs = [options.view_as(BatchOptions).input]
-    report = run_report(summary, BATCH, context.pipeline_version, inputs, started_at)
+    report = run_report(summary, BATCH, __version__, inputs, started_at)
     write_run_report(report, reports_dir(options.view_as(EventSourceOptions)))
     return summary
+
+
+def _resume(options: PipelineOptions) -> RunSummary:
+    """Loads what run ``--resume`` staged; its summary, from the books it kept and this load."""
+    source = options.view_as(EventSourceOptions)
+    if source.sink != DUCKDB:
+        raise OptionsError("--resume loads a local run's staged files: it needs --sink=duckdb")
+    source.run_id = options.view_as(BatchOptions).resume
+    sink = warehouse_sink(source, RunContext(source.run_id, __version__))
+    report, books = sink.resume()
+    kept = RunSummary(**books | {"read_failures": tuple(books["read_failures"])})
+    return dataclasses.replace(kept, rows_loaded=report.rows_loaded, duplicates=report.duplicates, load_pending=False)

@@ -104,6 +104,13 @@ class BatchOptions(PipelineOptions):
             "--split_bytes", type=int, default=64 << 20, help="Size of the ranges large JSONL files are read in."
         )
         parser.add_argument(
+            "--resume",
+            default=None,
+            metavar="RUN_ID",
+            help="Load what run RUN_ID staged but could not load (the warehouse stayed locked), without reading "
+            "or processing its input again (sink=duckdb; give the same options as that run).",
+        )
+        parser.add_argument(
             "--max_record_bytes",
             type=int,
             default=DEFAULT_MAX_RECORD_BYTES,

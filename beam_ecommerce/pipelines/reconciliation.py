@@ -30,6 +30,8 @@ class RunSummary:
     duplicates: int
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
     read_failures: tuple[str, ...] = ()
+    load_pending: bool = False
+    """The warehouse stayed locked: the run's staged work waits for ``--resume``."""
 
     @property
     def lost(self) -> int:
@@ -38,7 +40,7 @@ class RunSummary:
 
     @property
     def reconciles(self) -> bool:
-        return self.lost == 0 and not self.read_failures
+        return self.lost == 0 and not self.read_failures and not self.load_pending
 
     def reconciliation_line(self) -> str:
         verdict = "OK" if self.reconciles else "MISMATCH"
@@ -48,6 +50,11 @@ class RunSummary:
         )
         if self.lost:
             line += f"; {self.lost} lost"
+        if self.load_pending:
+            line += (
+                f"; not loaded, the warehouse stayed locked: its staged work is kept, load it with the same"
+                f" command and --resume {self.run_id}"
+            )
         if self.read_failures:
             line += f"; input not read to its end: {', '.join(self.read_failures)}"
         return line
@@ -80,4 +87,5 @@ def summarize(result: PipelineResult, run_id: str) -> RunSummary:
         read_failures=tuple(
             name[len(failure_prefix) :] for name, value in sorted(totals.items()) if name.startswith(failure_prefix)
         ),
+        load_pending=totals[metrics.LOAD_DEFERRED] > 0,
     )

@@ -1,4 +1,5 @@
-"""Writers win: dashboard readers that never pause cannot starve a run's prepare or load.
+"""Writers win: readers cannot starve a run's prepare or load, and a run that still cannot
+load keeps its work for ``--resume``.
 
 The readers run in another process, as a dashboard does (DuckDB shares one lock per
 process, so readers in the test's own process would not contend). Eight threads open,
@@ -9,15 +10,20 @@ the writer waited out its whole timeout (checked by hand with the check disabled
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, WarehouseLocked, rows_to_jsonl
+from beam_ecommerce.pipelines import batch
 from tests.io.test_duckdb_warehouse import _row
+from tests.reliability.support import batch_args, counts
+from tests.reliability.test_hostile_inputs import _events, _jsonl
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -82,15 +88,59 @@ def test_prepare_and_load_get_the_file_from_readers_that_never_pause(tmp_path, b
 _HOLDER = "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); input()"
 
 
-def test_a_writer_that_cannot_get_the_file_in_time_says_so_in_one_line(tmp_path):
-    path = tmp_path / "w.duckdb"
-    DuckDBWarehouse(str(path)).prepare()
+@contextlib.contextmanager
+def _held(path: str) -> Iterator[None]:
+    """Another process holds the warehouse open (read-write) while the block runs."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _HOLDER, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(WarehouseLocked, match=r"stayed locked .* for 0.3 s \(--warehouse_lock_timeout_seconds\)"):
-            DuckDBWarehouse(str(path), lock_timeout_seconds=0.3).load("r1", [_staged(tmp_path, 3)], [])
+        yield
     finally:
         holder.communicate("\n", timeout=30)
+
+
+def test_a_writer_that_cannot_get_the_file_in_time_says_so_in_one_line(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    DuckDBWarehouse(path).prepare()
+    with (
+        _held(path),
+        pytest.raises(WarehouseLocked, match=r"stayed locked .* for 0.3 s \(--warehouse_lock_timeout_seconds\)"),
+    ):
+        DuckDBWarehouse(path, lock_timeout_seconds=0.3).load("r1", [_staged(tmp_path, 3)], [])
+
+
+def test_a_batch_that_cannot_load_keeps_its_work_and_resume_loads_it_without_reading_the_input(tmp_path, monkeypatch):
+    """The file is locked by a real second process from just after the run's ``prepare()``
+    (patched to start it) until the run ends."""
+    (tmp_path / "in").mkdir()
+    data = _jsonl(_events(30)) + b"{broken\n[]\n"
+    (tmp_path / "in" / "e.jsonl").write_bytes(data)
+    records = data.count(b"\n")
+    warehouse = tmp_path / "wh" / "w.duckdb"
+    args = batch_args(str(tmp_path / "in" / "*.jsonl"), warehouse, "--warehouse_lock_timeout_seconds=0.5")
+    holding = contextlib.ExitStack()
+    prepare = DuckDBWarehouse.prepare
+
+    def prepare_then_lose_the_race(self):
+        prepare(self)
+        holding.enter_context(_held(self.path))
+
+    monkeypatch.setattr(DuckDBWarehouse, "prepare", prepare_then_lose_the_race)
+    with holding:
+        deferred = batch.run(args)
+    monkeypatch.undo()
+
+    assert deferred.load_pending and not deferred.reconciles
+    assert (deferred.records_in, deferred.rows_loaded, deferred.dead_letters) == (records, 0, 2)
+    assert f"--resume {deferred.run_id}" in deferred.reconciliation_line()
+    assert counts(warehouse) == {"raw_events": 0, "event_ids": 0, "dead_letter": 0}
+
+    (tmp_path / "in" / "e.jsonl").unlink()  # the resumed run cannot have read it again
+    resumed = batch.run([*args, f"--resume={deferred.run_id}"])
+
+    assert resumed.reconciles, resumed.reconciliation_line()
+    assert (resumed.records_in, resumed.rows_loaded, resumed.dead_letters) == (records, 30, 2)
+    assert counts(warehouse) == {"raw_events": 30, "event_ids": 30, "dead_letter": 2}
+    assert not (tmp_path / "wh" / "staging" / f"run_id={deferred.run_id}").exists()

@@ -40,13 +40,13 @@ def test_a_locked_warehouse_is_one_clear_error_and_keeps_its_rows(tmp_path, caps
     holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(warehouse)], stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline() == b"locked\n"
-        code = main(["batch", *args])
+        code = main(["batch", *args, "--warehouse_lock_timeout_seconds=1"])
     finally:
         holder.kill()
         holder.wait()
     err = capsys.readouterr().err
     assert code == 2
-    assert "lock" in err and "Traceback" not in err and err.count("\n") == 1, err
+    assert "stayed locked" in err and "for 1 s (--warehouse_lock_timeout_seconds)" in err and "Traceback" not in err and err.count("\n") == 1, err
     assert content(warehouse, "raw_events") == before
 
 
