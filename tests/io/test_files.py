@@ -1,3 +1,4 @@
+import csv
 import gzip
 import io
 
@@ -87,3 +88,48 @@ def test_truncated_gzip_yields_what_it_had_and_one_error_record(tmp_path):
         label="the readable part",
     )
     pipeline.run()
+
+
+class _At:
+    offset = 0
+
+
+def _csv_file_records(data: bytes, max_record_bytes: int = 1 << 20) -> list:
+    file_range = files.FileRange("f.csv", "csv", False, size=len(data))
+    maker = files._RecordMaker(file_range, _At(), max_record_bytes)
+    blocks = files._line_blocks(iter([data]), max_record_bytes)
+    return [record for block in files._csv_records(maker, blocks) for record in block]
+
+
+_CELLS = st.text(st.sampled_from('ab,"\n é'), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(_CELLS, min_size=3, max_size=3), max_size=12),
+    st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+    st.sampled_from(["\n", "\r\n"]),
+)
+def test_csv_records_are_the_rows_python_csv_reads(rows, quoting, terminator):
+    """RFC 4180 files (quoted header, quotes, commas and line breaks inside fields): one record per row."""
+    text = io.StringIO()
+    writer = csv.writer(text, quoting=quoting, lineterminator=terminator)
+    writer.writerow(["a", "b", "c"])
+    writer.writerows(rows)
+    records = _csv_file_records(text.getvalue().encode())
+    expected = list(csv.reader(io.StringIO(text.getvalue(), newline="")))[1:]
+    assert [r.csv_header for r in records] == [("a", "b", "c")] * len(expected)
+    parsed = [next(csv.reader(io.StringIO(r.payload.decode(), newline="")), []) for r in records]
+    assert parsed == [[cell.replace("\r\n", "\n") for cell in row] for row in expected]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(st.sampled_from('ab,"\r\n'), max_size=12), min_size=1, max_size=30))
+def test_csv_records_account_for_every_line_of_a_malformed_file(lines):
+    """Whatever the quotes do, every line after the header lands in exactly one record, in order."""
+    data = "\n".join(["a,b,c", *lines]).encode()
+    records = _csv_file_records(data)
+    first_lines = [int(r.source.rsplit(":", 1)[1]) for r in records]
+    spans = [r.payload.count(b"\n") + 1 for r in records]
+    assert first_lines == [2 + sum(spans[:i]) for i in range(len(records))]  # contiguous, none twice
+    assert sum(spans) == len(data.removesuffix(b"\n").split(b"\n")) - 1  # the lines after the header
