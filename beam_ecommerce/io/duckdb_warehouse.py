@@ -379,20 +379,24 @@ def rows_to_jsonl(rows: list[Row]) -> bytes:
 class _LoadRun(beam.DoFn):
     """Runs once per run, after every file is written: loads them, then removes the staged rows.
 
-    If the warehouse stays locked past its timeout, nothing is lost and nothing is redone:
-    the staged files stay, ``load_deferred`` is counted, and ``DuckDBSink.resume`` loads
-    them later (``beam-ecommerce batch --resume RUN_ID``).
+    If the warehouse stays locked past its timeout and the run is ``resumable``, nothing is
+    lost and nothing is redone: the staged files stay, ``load_deferred`` is counted, and
+    ``DuckDBSink.resume`` loads them later (``beam-ecommerce batch --resume RUN_ID``).
+    Otherwise (a replay, whose next steps need the load done) the run fails.
     """
 
-    def __init__(self, warehouse: DuckDBWarehouse, run_id: str, run_staging_dir: str) -> None:
+    def __init__(self, warehouse: DuckDBWarehouse, run_id: str, run_staging_dir: str, resumable: bool) -> None:
         self.warehouse = warehouse
         self.run_id = run_id
         self.run_staging_dir = run_staging_dir
+        self.resumable = resumable
 
     def process(self, _: None, row_files: list[str], dead_letter_files: list[str]) -> Iterator[LoadReport]:
         try:
             report = self.warehouse.load(self.run_id, sorted(row_files), sorted(dead_letter_files))
         except WarehouseLocked as error:
+            if not self.resumable:
+                raise
             metrics.counter(metrics.LOAD_DEFERRED).inc()
             _LOGGER.warning("run %s not loaded, its staged files are kept: %s", self.run_id, error)
             return
@@ -411,15 +415,19 @@ def remove_staged(run_staging_dir: str) -> None:
 class DuckDBSink(WarehouseSink):
     """The embedded default sink: staged JSONL files, then one idempotent DuckDB load.
 
-    A run whose load could not get the warehouse keeps its staged rows and dead-letter
-    files, and its books (``keep_books``); ``resume`` loads them without processing again.
+    A ``resumable`` run whose load could not get the warehouse keeps its staged rows and
+    dead-letter files, and its books (``keep_books``); ``resume`` loads them without
+    processing again.
     """
 
-    def __init__(self, warehouse: DuckDBWarehouse, staging_dir: str, dead_letter_dir: str, run_id: str) -> None:
+    def __init__(
+        self, warehouse: DuckDBWarehouse, staging_dir: str, dead_letter_dir: str, run_id: str, resumable: bool = False
+    ) -> None:
         self.warehouse = warehouse
         self.staging_dir = staging_dir
         self.dead_letter_dir = dead_letter_dir
         self.run_id = run_id
+        self.resumable = resumable
 
     @property
     def run_staging_dir(self) -> str:
@@ -442,7 +450,7 @@ class DuckDBSink(WarehouseSink):
             | "LoadOnce" >> beam.Create([None])
             | "LoadIntoDuckDB"
             >> beam.ParDo(
-                _LoadRun(self.warehouse, self.run_id, self.run_staging_dir),
+                _LoadRun(self.warehouse, self.run_id, self.run_staging_dir, self.resumable),
                 beam.pvalue.AsList(row_files),
                 beam.pvalue.AsList(dead_letter_files),
             )

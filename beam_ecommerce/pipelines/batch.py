@@ -41,7 +41,7 @@ def _build(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext, Warehou
         raise OptionsError("--input is required: a file pattern such as data/*.jsonl or gs://bucket/events/*.csv.gz")
     source.run_id = source.run_id or new_run_id()
     context = RunContext(source.run_id, __version__)
-    sink = warehouse_sink(source, context)
+    sink = warehouse_sink(source, context, resumable=True)
     pipeline = beam.Pipeline(options=options)
     records = pipeline | "ReadEventFiles" >> ReadEventFiles(
         batch.input, batch.input_format, source.batch_size, batch.split_bytes, batch.max_record_bytes

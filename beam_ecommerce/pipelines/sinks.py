@@ -11,8 +11,14 @@ from beam_ecommerce.pipelines.options import BIGQUERY, BatchOptions, EventSource
 from beam_ecommerce.transforms import RunContext
 
 
-def warehouse_sink(options: EventSourceOptions, context: RunContext, streaming: bool = False) -> WarehouseSink:
-    """BigQuery, or the local DuckDB file (created and checked writable now, before the run)."""
+def warehouse_sink(
+    options: EventSourceOptions, context: RunContext, streaming: bool = False, resumable: bool = False
+) -> WarehouseSink:
+    """BigQuery, or the local DuckDB file (created and checked writable now, before the run).
+
+    ``resumable``: a local load that finds the file locked keeps its staged work for
+    ``--resume`` instead of failing the run (the batch pipeline's choice).
+    """
     if options.sink == BIGQUERY:
         if not options.bigquery_dataset:
             raise OptionsError("--sink=bigquery needs --bigquery_dataset=PROJECT:DATASET")
@@ -25,4 +31,4 @@ def warehouse_sink(options: EventSourceOptions, context: RunContext, streaming: 
     warehouse.prepare()
     if streaming:
         return DuckDBStreamSink(warehouse, staging_dir, context.run_id)
-    return DuckDBSink(warehouse, staging_dir, options.dead_letter_dir, context.run_id)
+    return DuckDBSink(warehouse, staging_dir, options.dead_letter_dir, context.run_id, resumable)
