@@ -170,10 +170,11 @@ def _strip_cr(line: bytes) -> bytes:
 
 
 def _line_blocks(chunks: Iterator[bytes], max_record_bytes: int) -> Iterator[list[Line] | Exception]:
-    """The lines of ``chunks`` (terminators stripped), one list per chunk; a read error ends them.
+    """The lines of ``chunks`` (terminators stripped), in non-empty lists; a read error ends them.
 
     A line longer than ``max_record_bytes`` is not held: it is hashed as it streams by and
-    comes out as an ``OversizedLine``, so memory and time stay linear whatever the input.
+    comes out as an ``OversizedLine``, alone in its list, so memory and time stay linear
+    whatever the input and readers check for one once per list.
     """
     carry = b""
     oversized: _OversizedLineDigest | None = None
@@ -189,34 +190,43 @@ def _line_blocks(chunks: Iterator[bytes], max_record_bytes: int) -> Iterator[lis
             return
         if chunk is None:
             break
-        block: list[Line] = []
         if oversized is not None:
             newline = chunk.find(b"\n")
             if newline < 0:
                 oversized.update(chunk)
                 continue
             oversized.update(chunk[:newline])
-            block.append(oversized.done())
+            yield [oversized.done()]
             oversized, chunk = None, chunk[newline + 1 :]
         buffer = carry + chunk
         lines = buffer.split(b"\n")
         carry = lines.pop()
         if b"\r" in buffer:
             lines = [_strip_cr(line) for line in lines]
-        if len(buffer) > max_record_bytes:
-            lines = [_oversized(line) if len(line) > max_record_bytes else line for line in lines]
-            if len(carry) > max_record_bytes:
-                oversized, carry = _OversizedLineDigest(carry), b""
-        block.extend(lines)
-        yield block
+        if len(buffer) <= max_record_bytes:
+            if lines:
+                yield lines
+            continue
+        yield from _isolate_oversized(lines, max_record_bytes)
+        if len(carry) > max_record_bytes:
+            oversized, carry = _OversizedLineDigest(carry), b""
     if oversized is not None:
         yield [oversized.done()]
     elif carry:
         yield [_strip_cr(carry)]
 
 
-def _oversized(line: bytes) -> OversizedLine:
-    return _OversizedLineDigest(line).done()
+def _isolate_oversized(lines: list[bytes], max_record_bytes: int) -> Iterator[list[Line]]:
+    """``lines`` in runs, each line over ``max_record_bytes`` alone as an ``OversizedLine``."""
+    start = 0
+    for index, line in enumerate(lines):
+        if len(line) > max_record_bytes:
+            if index > start:
+                yield lines[start:index]
+            yield [_OversizedLineDigest(line).done()]
+            start = index + 1
+    if start < len(lines):
+        yield lines[start:]
 
 
 class _RecordMaker:
@@ -259,40 +269,11 @@ def _json_records(maker: _RecordMaker, blocks: Iterator[list[Line] | Exception])
         if isinstance(block, Exception):
             yield [maker.read_error(line, block)]
             return
-        records = [
-            RawRecord(payload, f"{path}:{number}") if type(payload) is bytes else maker.record(payload, number)
-            for number, payload in enumerate(block, line)
-        ]
-        yield records
+        if type(block[0]) is OversizedLine:
+            yield [maker.record(block[0], line)]
+        else:
+            yield [RawRecord(payload, f"{path}:{number}") for number, payload in enumerate(block, line)]
         line += len(block)
-
-
-class _CsvLines:
-    """Feeds ``csv.reader`` text lines and remembers the raw lines its current row is made of.
-
-    It stops at the first item that is not a line (an oversized line, a read error) and
-    leaves it in ``stopped_at`` for the caller, who starts a new reader after it.
-    """
-
-    def __init__(self, items: Iterator[Line | Exception]) -> None:
-        self.items = items
-        self.taken: list[bytes] = []
-        self.stopped_at: OversizedLine | Exception | None = None
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        item = next(self.items)
-        if not isinstance(item, bytes):
-            self.stopped_at = item
-            raise StopIteration
-        self.taken.append(item)
-        return item.decode("utf-8", "surrogateescape") + "\n"
-
-    def take(self) -> list[bytes]:
-        taken, self.taken = self.taken, []
-        return taken
 
 
 def _csv_records(maker: _RecordMaker, blocks: Iterator[list[Line] | Exception]) -> Iterator[list[RawRecord]]:
@@ -304,33 +285,50 @@ def _csv_records(maker: _RecordMaker, blocks: Iterator[list[Line] | Exception]) 
     each of its lines becomes a record of its own, with its own line number, so a bad quote
     never hides the valid rows after it. Each line is read once and split at most once.
     """
-    lines = _CsvLines(item for block in blocks for item in ([block] if isinstance(block, Exception) else block))
+    fed: list[bytes] = []  # the lines given to the reader; those before ``used`` are in records
+    used = 0
+    stopped: list[OversizedLine | Exception] = []
+
+    def texts() -> Iterator[str]:
+        """The reader's lines, up to an oversized line or a read error (left in ``stopped``)."""
+        for block in blocks:
+            if isinstance(block, Exception) or type(block[0]) is OversizedLine:
+                stopped.append(block if isinstance(block, Exception) else block[0])
+                return
+            fed.extend(block)
+            yield from b"\n".join(block).decode("utf-8", "surrogateescape").split("\n")
+
     number = maker.file_range.first_line
     in_header = True
     while True:
-        reader = csv.reader(lines)
+        reader = csv.reader(texts())
+        counted = 0
         while True:
             try:
                 row = next(reader, None)
             except csv.Error:
                 row = []  # a field over the size limit: split below, line by line
-            taken = lines.take()
+            taken, counted = reader.line_num - counted, reader.line_num
             if not taken:
                 break
+            lines, used = fed[used : used + taken], used + taken
             if in_header:
-                maker.header, in_header = _csv_header(b"\n".join(taken)), False
-            elif len(taken) == 1 or (
-                len(row or ()) == len(maker.header or ()) and sum(map(len, taken)) <= maker.max_record_bytes
+                maker.header, in_header = _csv_header(b"\n".join(lines)), False
+            elif taken == 1 or (
+                len(row or ()) == len(maker.header or ()) and sum(map(len, lines)) <= maker.max_record_bytes
             ):
-                yield [maker.record(b"\n".join(taken), number)]
+                yield [maker.record(b"\n".join(lines), number)]
             else:
-                yield [maker.record(line, at) for at, line in enumerate(taken, number)]
-            number += len(taken)
-        stopped, lines.stopped_at = lines.stopped_at, None
-        if stopped is None:
+                yield [maker.record(line, at) for at, line in enumerate(lines, number)]
+            number += taken
+            if used > 65536 and used * 2 > len(fed):  # forget what is in records (amortized: linear)
+                del fed[:used]
+                used = 0
+        if not stopped:
             return
-        yield [maker.read_error(number, stopped) if isinstance(stopped, Exception) else maker.record(stopped, number)]
-        if isinstance(stopped, Exception):
+        item = stopped.pop()
+        yield [maker.read_error(number, item) if isinstance(item, Exception) else maker.record(item, number)]
+        if isinstance(item, Exception):
             return
         in_header, number = False, number + 1
 
