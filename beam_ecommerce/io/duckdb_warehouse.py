@@ -347,9 +347,9 @@ class DuckDBWarehouse:
 
         The first copy of a key is found as ``min(order)`` per new key and kept by a semi
         join, straight from the files: no temporary table, no window, no ordered insert
-        (measured about three times cheaper, ``benchmarks/duckdb_load.py``). ``order`` names
+        (side by side with the old load: ``benchmarks/duckdb_load.py``). ``order`` must name
         the staged record (``source``: a file line or a message id; ``timestamp`` for dead
-        letters), so two staged copies of a key never tie on it.
+        letters): two copies that tie on it would both be kept.
         """
         files = [f for f in files if os.path.getsize(f) > 0]
         if not files:
