@@ -531,7 +531,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         _replay_options,
         command in (None, "replay"),
     )
-    replay.add_argument("--dry-run", action="store_true", help="write nothing; report what would pass and fail")
+    replay.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="--dry-run runs the same steps in this process, the --fix function included, and writes nothing "
+        "(no rows, dead letters, replay marks, files or run report); it reports what would pass and fail",
+    )
 
     demo = subparsers.add_parser(
         "demo",
