@@ -29,7 +29,9 @@ import importlib
 import inspect
 import logging
 import os
+import site
 import sys
+import sysconfig
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,6 +67,7 @@ REPLAY_OF = "beam_ecommerce:replay_of"
 LOADED = "loaded"
 FAILED_AGAIN = "dead_letter"
 """The outcomes of a replay attempt (``replay_attempts.outcome``)."""
+_OWN_DEF = "a fix function is a def in a module of your own"
 
 # What a row needs to be replayed; the other dead-letter columns are context.
 _NEEDED = frozenset({"dead_letter_id", "timestamp", "payloadBytes", "attributes", "stage", "error_type", "source"})
@@ -242,9 +245,20 @@ class SelectForReplay(beam.PTransform):
         )
 
 
-def _in_standard_library(module_name: str | None) -> bool:
-    top_level = (module_name or "").partition(".")[0]
+def _in_standard_library(module_name: str) -> bool:
+    top_level = module_name.partition(".")[0]
     return top_level in sys.stdlib_module_names or top_level in sys.builtin_module_names
+
+
+def _installed_package(module_name: str) -> bool:
+    """Whether the imported ``module_name`` lives in a site-packages folder: an installed distribution's code."""
+    location = getattr(sys.modules.get(module_name), "__file__", None)
+    if location is None:
+        return False
+    paths = sysconfig.get_paths()
+    folders = {paths["purelib"], paths["platlib"], *site.getsitepackages(), site.getusersitepackages()}
+    path = os.path.realpath(location)
+    return any(path.startswith(os.path.join(os.path.realpath(folder), "")) for folder in folders)
 
 
 def _working_directory_importable() -> None:
@@ -257,16 +271,17 @@ def load_fix(path: str) -> Callable[[bytes], bytes | str]:
     """The fix function ``module:function`` names, imported (importing runs the module's code).
 
     A fix runs on payloads that whoever could send an event wrote, so it must be a Python
-    function (a ``def``) of a module of the user's own: the standard library's and compiled
-    functions (``os:system``, ``builtins:eval``, ``subprocess:getoutput``, a re-export of
-    one) are refused, a standard-library module before it is even imported. The working
-    directory is importable. ``ValueError`` saying why if there is no such function.
+    function (a ``def``) of the user's own: functions of the standard library
+    (``os:system``, ``subprocess:getoutput``), of installed packages and compiled ones
+    (``builtins:eval``), or a re-export of one, are refused, a standard-library module
+    before it is even imported. The working directory is importable. ``ValueError``
+    saying why if there is no such function.
     """
     module_name, _, name = path.partition(":")
     if not module_name or not name:
         raise ValueError(f"a fix function is named module:function, not {path!r}")
     if _in_standard_library(module_name):
-        raise ValueError(f"{path} is Python's own; a fix function is a def in a module of your own")
+        raise ValueError(f"{path} is in Python's standard library; {_OWN_DEF}")
     _working_directory_importable()
     try:
         module = importlib.import_module(module_name)
@@ -275,9 +290,11 @@ def load_fix(path: str) -> Callable[[bytes], bytes | str]:
     fix = getattr(module, name, None)
     if fix is None:
         raise ValueError(f"module {module_name!r} has no function {name!r}")
-    if not inspect.isfunction(fix) or _in_standard_library(fix.__module__):
+    if not inspect.isfunction(fix):
         origin = getattr(fix, "__module__", None) or type(fix).__name__
-        raise ValueError(f"{path} ({origin}) is not a def of your own; a fix function is a def in a module of yours")
+        raise ValueError(f"{path} ({origin}) is not a def; {_OWN_DEF}")
+    if _in_standard_library(fix.__module__) or _installed_package(fix.__module__):
+        raise ValueError(f"{path} is a def of {fix.__module__}, not of your own; {_OWN_DEF}")
     return fix
 
 

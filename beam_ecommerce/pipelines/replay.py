@@ -71,7 +71,7 @@ class ReplayOptions(PipelineOptions):
             help="module:function applied to each payload first (bytes -> bytes or str). This RUNS CODE: the "
             "module is imported and the function called on every selected payload, with --dry-run too. It must "
             "be a def in a module of your own (the working directory is importable); functions of Python's "
-            "standard library or compiled ones (os:system, builtins:eval) are refused.",
+            "standard library, of installed packages or compiled ones (os:system, builtins:eval) are refused.",
         )
 
 

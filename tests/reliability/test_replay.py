@@ -254,8 +254,8 @@ def test_replay_user_errors_are_one_line_with_exit_2(tmp_path, capsys, argv, mes
     assert message in err
 
 
-# A module of the user's that re-exports the standard library's code runners.
-_SHELL_FIXES = "import subprocess\nfrom os import system as run_payload\n"
+# A module of the user's that re-exports code runners of the standard library and of an installed package.
+_SHELL_FIXES = "import subprocess\nfrom os import system as run_payload\nfrom jsonschema import validate\n"
 
 
 @pytest.fixture(scope="module")
@@ -275,12 +275,15 @@ def shell_dead_letter(tmp_path_factory) -> Path:
 @pytest.mark.parametrize(
     ("fix", "message"),
     [
-        ("os:system", "os:system is Python's own; a fix function is a def in a module of your own"),
-        ("posix:system", "posix:system is Python's own"),
-        ("subprocess:getoutput", "subprocess:getoutput is Python's own"),
-        ("builtins:eval", "builtins:eval is Python's own"),
-        ("shell_fixes:run_payload", "shell_fixes:run_payload (posix) is not a def of your own"),
-        ("shell_fixes:subprocess", "shell_fixes:subprocess (module) is not a def of your own"),
+        ("os:system", "os:system is in Python's standard library; a fix function is a def in a module of your own"),
+        ("posix:system", "posix:system is in Python's standard library"),
+        ("subprocess:getoutput", "subprocess:getoutput is in Python's standard library"),
+        ("builtins:eval", "builtins:eval is in Python's standard library"),
+        ("shell_fixes:run_payload", "shell_fixes:run_payload (posix) is not a def; a fix function is a def in"),
+        ("shell_fixes:subprocess", "shell_fixes:subprocess (module) is not a def; a fix function is a def in"),
+        ("orjson:loads", "orjson:loads (orjson) is not a def"),
+        ("shell_fixes:validate", "shell_fixes:validate is a def of jsonschema.validators, not of your own"),
+        ("jsonschema:validate", "jsonschema:validate is a def of jsonschema.validators, not of your own"),
     ],
 )
 @pytest.mark.parametrize("dry_run", [["--dry-run"], []], ids=["dry-run", "replay"])
