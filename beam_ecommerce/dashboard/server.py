@@ -7,18 +7,22 @@ restart, and writers are never kept waiting for long.
 
 It serves only requests addressed to it by a name it knows (``host_allowed``): a page
 on another site whose name an attacker re-points at 127.0.0.1 (DNS rebinding) reaches
-the port with its own name in ``Host`` and gets a 421, not the data. A connection
-that sends nothing for ``REQUEST_TIMEOUT_SECONDS`` is closed, so a half-sent request
+the port with its own name in ``Host`` and gets a 421, not the data. A request must
+arrive whole within ``REQUEST_TIMEOUT_SECONDS``, so a half-sent or trickled request
 cannot hold a thread, and a client that goes away costs one debug line, not a traceback.
 """
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import logging
+import math
 import re
+import socket
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,7 +37,7 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
 REQUEST_TIMEOUT_SECONDS = 30.0
-"""How long a connection may stay silent, mid-request or between requests, before it is closed."""
+"""How long a client has to send a whole request (or the next one on its connection), and each write to it."""
 
 # A Host header: a name or an IPv4 address, or an IPv6 address in brackets; then an optional port.
 _HOST_HEADER = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<name>[^\s:\[\]@/]+))(?::\d{1,5})?")
@@ -109,6 +113,29 @@ class DashboardServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+class _ReadsBefore(socket.SocketIO):
+    """A connection's reads, which all together wait no longer than until ``deadline`` (``time.monotonic``).
+
+    A timeout per read alone lets a client that sends a byte now and then hold a thread for
+    hours; each read here may only wait for what is left. Writes keep ``timeout`` each.
+    """
+
+    def __init__(self, connection: socket.socket, timeout: float) -> None:
+        super().__init__(connection, "rb")
+        self.timeout = timeout
+        self.deadline = math.inf
+
+    def readinto(self, buffer) -> int | None:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self._sock.settimeout(min(left, self.timeout))
+        try:
+            return super().readinto(buffer)
+        finally:
+            self._sock.settimeout(self.timeout)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: DashboardServer
     protocol_version = "HTTP/1.1"
@@ -116,6 +143,13 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         self.timeout = self.server.request_timeout  # StreamRequestHandler sets it on the socket
         super().setup()
+        self.rfile.close()  # replaced by reads under one deadline per request
+        self._reads = _ReadsBefore(self.connection, self.timeout)
+        self.rfile = io.BufferedReader(self._reads)
+
+    def handle_one_request(self) -> None:
+        self._reads.deadline = time.monotonic() + self.timeout
+        super().handle_one_request()
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
         hosts = self.headers.get_all("Host") or []

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import struct
@@ -16,6 +17,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import duckdb
@@ -30,13 +32,22 @@ from beam_ecommerce.dashboard.server import host_allowed
 from tests.dashboard.warehouse_fixture import insert_raw_events, make_warehouse
 
 
+@contextmanager
+def _serving(path: str, **options) -> Iterator[DashboardServer]:
+    """The dashboard of the warehouse at ``path`` on a free port, served from a thread within the block."""
+    served = DashboardServer(DuckDBReader(path, lock_wait_seconds=0.2), port=0, **options)
+    served.start()
+    try:
+        yield served
+    finally:
+        served.shutdown()
+        served.server_close()
+
+
 @pytest.fixture
 def server(warehouse) -> Iterator[DashboardServer]:
-    served = DashboardServer(DuckDBReader(warehouse, lock_wait_seconds=0.2), port=0)
-    served.start()
-    yield served
-    served.shutdown()
-    served.server_close()
+    with _serving(warehouse) as served:
+        yield served
 
 
 def _get(url: str) -> tuple[int, str, bytes]:
@@ -123,13 +134,8 @@ def test_new_rows_show_on_the_next_request_without_a_restart(server, warehouse):
 
 
 def test_missing_warehouse_is_a_message_not_an_error(tmp_path):
-    served = DashboardServer(DuckDBReader(str(tmp_path / "none.duckdb")), port=0)
-    served.start()
-    try:
+    with _serving(str(tmp_path / "none.duckdb")) as served:
         status, data = _api(served)
-    finally:
-        served.shutdown()
-        served.server_close()
     assert status == 200 and data["status"] == "missing"
     assert "figures" not in data
 
@@ -221,27 +227,19 @@ def test_a_request_without_exactly_one_host_gets_a_421(server, request_bytes):
 
 
 def test_names_given_with_allow_host_are_answered(warehouse):
-    served = DashboardServer(DuckDBReader(warehouse), port=0, allowed_hosts=["Shop-Dashboard.lan"])
-    served.start()
-    try:
+    with _serving(warehouse, allowed_hosts=["Shop-Dashboard.lan"]) as served:
         assert _status_for_host(served, f"shop-dashboard.lan:{served.server_address[1]}")[0] == 200
         assert _status_for_host(served, "other.lan")[0] == 421
-    finally:
-        served.shutdown()
-        served.server_close()
 
 
 def test_a_half_sent_request_is_closed_after_the_timeout_while_others_are_served(warehouse, capfd):
-    served = DashboardServer(DuckDBReader(warehouse), port=0, request_timeout=0.5)
-    served.start()
-    try:
-        with socket.create_connection(served.server_address[:2], timeout=30) as stalled:
-            stalled.sendall(b"GET /api/dashboard HTTP/1.1\r\nHost: local")
-            assert _status_for_host(served, "localhost")[0] == 200, "another connection is served meanwhile"
-            assert stalled.recv(65536) == b"", "the server closes the stalled connection, answering nothing"
-    finally:
-        served.shutdown()
-        served.server_close()
+    with (
+        _serving(warehouse, request_timeout=0.5) as served,
+        socket.create_connection(served.server_address[:2], timeout=30) as stalled,
+    ):
+        stalled.sendall(b"GET /api/dashboard HTTP/1.1\r\nHost: local")
+        assert _status_for_host(served, "localhost")[0] == 200, "another connection is served meanwhile"
+        assert stalled.recv(65536) == b"", "the server closes the stalled connection, answering nothing"
     assert "Traceback" not in capfd.readouterr().err
 
 
@@ -318,3 +316,19 @@ def test_no_name_but_the_known_ones_passes_the_host_check(name, port):
         expected = name in known
     assert host_allowed(header, known) is expected
     assert host_allowed(f"{name}.evil.example", known) is False
+
+
+def test_a_request_trickled_a_byte_at_a_time_is_closed_at_its_deadline(warehouse, capfd):
+    """A byte every 0.2 s never trips a timeout per read (1 s); the request's deadline (1 s in all) does."""
+    with (
+        _serving(warehouse, request_timeout=1.0) as served,
+        socket.create_connection(served.server_address[:2], timeout=30) as trickle,
+    ):
+        trickle.sendall(b"GET /api/dashboard HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        for _ in range(600):  # 2 minutes of trickle at most
+            readable, _, _ = select.select([trickle], [], [], 0.2)  # paces the bytes; wakes when it closes
+            if readable:
+                break
+            trickle.sendall(b"a")
+        assert readable and trickle.recv(65536) == b"", "the server closed it, answering nothing"
+    assert "Traceback" not in capfd.readouterr().err
