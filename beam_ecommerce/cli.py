@@ -541,8 +541,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     replay.add_argument(
         "--dry-run",
         action="store_true",
-        help="--dry-run runs the same steps in this process, the --fix function included, and writes nothing "
-        "(no rows, dead letters, replay marks, files or run report); it reports what would pass and fail",
+        help="run the same steps in this process, the --fix function included, and write nothing (no rows, "
+        "dead letters, replay marks, files or run report); report what would pass and fail",
     )
 
     demo = subparsers.add_parser(

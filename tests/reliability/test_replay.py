@@ -326,4 +326,4 @@ def test_the_readme_fix_imports_from_the_working_directory_and_a_dry_run_runs_it
     assert done.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "This RUNS CODE: the module is imported and the function called on every selected payload" in text
-    assert "--dry-run runs the same steps in this process, the --fix function included, and writes nothing" in text
+    assert "--dry-run run the same steps in this process, the --fix function included, and write nothing" in text
