@@ -208,7 +208,10 @@ def replayed_ids(warehouse: DuckDBWarehouse) -> frozenset[str]:
 
 
 def _one_copy(keyed: tuple[str, Iterable[Row]]) -> Row:
-    """One of the copies of a dead letter (files and table, or the files of several runs, can hold it): the first."""
+    """One of the copies of a dead letter (files and table, or the files of several runs, can hold it): the first.
+
+    The first is the record's own failure; later ones are the files of replays that failed it again.
+    """
     return min(keyed[1], key=lambda row: row["timestamp"])
 
 
@@ -224,7 +227,11 @@ class _SkipReplayed(beam.DoFn):
 
 
 class SelectForReplay(beam.PTransform):
-    """Dead-letter rows -> those to replay: picked by ``selection``, not replayed yet, one per ``dead_letter_id``."""
+    """Dead-letter rows -> those to replay: one per ``dead_letter_id``, picked by ``selection``, not replayed yet.
+
+    The filter sees a dead letter's first copy, so files and table pick alike: a replay's
+    file of a record it failed again (same id, this attempt's stage) does not match on its own.
+    """
 
     def __init__(self, selection: DeadLetterFilter, warehouse: DuckDBWarehouse) -> None:
         super().__init__()
@@ -237,10 +244,10 @@ class SelectForReplay(beam.PTransform):
         )
         return (
             rows
-            | "Filter" >> beam.Filter(self.selection.matches)
             | "KeyById" >> beam.Map(lambda row: (row["dead_letter_id"], row))
             | "GroupById" >> beam.GroupByKey()
             | "OneCopy" >> beam.Map(_one_copy)
+            | "Filter" >> beam.Filter(self.selection.matches)
             | "NotReplayedYet" >> beam.ParDo(_SkipReplayed(), replayed)
         )
 

@@ -176,6 +176,10 @@ def test_failed_replays_keep_one_dead_letter_per_source_record_and_record_each_a
         ((FAILED_AGAIN, "validate", "unknown_schema_version"),) * 4: 30,
         ((FAILED_AGAIN, "replay_fix", "unexpected_error"),) * 4: 10,
     }
+    # The folder now holds the replays' files too (same ids, this attempt's stage): it picks as the table does.
+    for location in ("table", str(tmp_path / "wh" / "dead_letter")):
+        picked = replay.run(_options(tmp_path, f"--dead_letters={location}", "--stage=replay_fix"), dry_run=True)
+        assert picked.summary.records_in == 0
 
     repaired = replay.run(_options(tmp_path, "--dead_letters=table", "--fix=fixes_of_mine:repair_one"))
     assert (repaired.summary.rows_loaded, repaired.summary.dead_letters, repaired.marked) == (1, 39, 1)
