@@ -54,8 +54,8 @@ def _is_ip_address(text: str) -> bool:
 def host_allowed(host_header: str | None, names: frozenset[str]) -> bool:
     """Whether a request's ``Host`` addresses this server: one of ``names`` or an IP address.
 
-    An IP address in ``Host`` cannot be rebound: a page can only send it from an origin
-    that is that address, which is this server. A name can, so only known names pass.
+    An IP address in ``Host`` cannot be rebound: a browser sends it only for a page whose
+    origin is that address, not another site's. A name can, so only known names pass.
     """
     match = _HOST_HEADER.fullmatch(host_header or "")
     if match is None:
@@ -122,6 +122,7 @@ class _ReadsBefore(socket.SocketIO):
 
     def __init__(self, connection: socket.socket, timeout: float) -> None:
         super().__init__(connection, "rb")
+        self.connection = connection
         self.timeout = timeout
         self.deadline = math.inf
 
@@ -129,11 +130,11 @@ class _ReadsBefore(socket.SocketIO):
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("the request did not arrive in time")
-        self._sock.settimeout(min(left, self.timeout))
+        self.connection.settimeout(min(left, self.timeout))
         try:
             return super().readinto(buffer)
         finally:
-            self._sock.settimeout(self.timeout)
+            self.connection.settimeout(self.timeout)
 
 
 class _Handler(BaseHTTPRequestHandler):
