@@ -376,19 +376,26 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     if args.snapshot:
         print(f"wrote the dashboard of {reader.describe()} to {write_snapshot(reader, args.snapshot)}")
         return 0
-    return _serve_dashboard(reader, args.host, args.port, args.open)
+    return _serve_dashboard(reader, args.host, args.port, args.open, args.allow_host)
 
 
-def _serve_dashboard(reader, host: str, port: int, open_browser: bool) -> int:
+def _serve_dashboard(reader, host: str, port: int, open_browser: bool, allowed_hosts: Sequence[str] = ()) -> int:
     """Serves until Ctrl-C, which is how a dashboard normally stops (so exit 0)."""
     import webbrowser
 
     from beam_ecommerce.dashboard import DashboardServer
 
     try:
-        server = DashboardServer(reader, host, port)
+        server = DashboardServer(reader, host, port, allowed_hosts)
     except OSError as error:
         raise UserError(f"cannot serve the dashboard on {host}:{port}: {error.strerror}; try another --port") from None
+    if server.exposed:
+        print(
+            f"{_PROG}: warning: serving on {server.server_address[0]}, not loopback: anyone who can reach this "
+            f"machine's port {server.server_address[1]} can read the warehouse's data",
+            file=sys.stderr,
+            flush=True,
+        )
     print(f"dashboard of {reader.describe()} on {server.url}  (Ctrl-C stops it)", flush=True)
     if open_browser:
         webbrowser.open(server.url)
@@ -531,7 +538,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         _replay_options,
         command in (None, "replay"),
     )
-    replay.add_argument("--dry-run", action="store_true", help="write nothing; report what would pass and fail")
+    replay.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run the same steps in this process, the --fix function included, and write nothing (no rows, "
+        "dead letters, replay marks, files or run report); report what would pass and fail",
+    )
 
     demo = subparsers.add_parser(
         "demo",
@@ -560,7 +572,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "read, a moment per refresh. With --snapshot, write the page as one static HTML file instead."
         ),
     )
-    dashboard.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    dashboard.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to serve on (default 127.0.0.1); any other than loopback exposes the data to the network",
+    )
+    dashboard.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a name browsers may use to reach the page besides localhost, --host and IP addresses (repeatable); "
+        "requests for any other name are refused, against DNS rebinding",
+    )
     dashboard.add_argument("--port", type=_port, default=8050, help="port (default 8050; 0 picks a free one)")
     dashboard.add_argument("--open", action="store_true", help="open the page in a browser")
     dashboard.add_argument("--snapshot", metavar="FILE", help="write a static HTML snapshot to FILE and exit")

@@ -8,19 +8,30 @@ core as every other pipeline:
   all in the files' JSON form;
 - ``SelectForReplay``: those a ``DeadLetterFilter`` picks (stages, reasons, time range) and
   no earlier replay has landed, one per ``dead_letter_id``;
+- ``replay_record`` and ``keep_identity``: a dead letter is its source record's identity. The
+  record goes back into the core tagged with its ``dead_letter_id``, and if it fails again
+  its new dead letter keeps that id, so the load's dedupe on ``dead_letter_id`` keeps the
+  first one (with the original payload): four failed replays of 40 dead letters leave 40;
 - ``ApplyFix``: a user's fix function ``module:function`` applied to each payload, like the
-  UDFs of Google's templates; a record it fails on becomes a dead letter of stage ``replay_fix``;
-- ``MarkReplayed``: after the load, one ``replayed`` row per dead letter whose record is now
-  in the warehouse, so that a later replay leaves it out. If a replay dies between its load
-  and its marks, the load's ``event_id`` dedupe absorbs the rows the next replay offers again.
+  UDFs of Google's templates; a record it fails on becomes a dead letter of stage ``replay_fix``.
+  ``load_fix`` runs the user's code: it refuses what is not a Python function of the user's own;
+- ``RecordAttempts``: after the load, one ``replay_attempts`` row per selected dead letter
+  (loaded, or where and why it failed this time), and one ``replayed`` row per dead letter
+  whose record is now in the warehouse, so that a later replay leaves it out. If a replay
+  dies between its load and its marks, the load's ``event_id`` dedupe absorbs the rows the
+  next replay offers again.
 """
 
 from __future__ import annotations
 
 import base64
 import importlib
+import inspect
 import logging
 import os
+import site
+import sys
+import sysconfig
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +47,7 @@ from beam_ecommerce import metrics
 from beam_ecommerce.io.dead_letter_files import dead_letter_prefix
 from beam_ecommerce.io.duckdb_warehouse import LOCK_WAIT_SECONDS, DuckDBWarehouse, WarehouseError, rollback
 from beam_ecommerce.records import RawBatch, RawRecord, Row
-from beam_ecommerce.transforms.dead_letter import RecordError, RouteBatch, RunContext
+from beam_ecommerce.transforms.dead_letter import RecordError, RouteBatch, RunContext, original_record
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,6 +60,14 @@ SELECTED = "replay_selected"
 ALREADY_REPLAYED = "replay_already_replayed"
 UNREADABLE = "replay_unreadable_lines"
 MARKED = "replay_marked"
+ATTEMPTS = "replay_attempts_recorded"
+
+REPLAY_OF = "beam_ecommerce:replay_of"
+"""Attribute that carries a replayed record's ``dead_letter_id`` through the core to ``keep_identity``."""
+LOADED = "loaded"
+FAILED_AGAIN = "dead_letter"
+"""The outcomes of a replay attempt (``replay_attempts.outcome``)."""
+_OWN_DEF = "a fix function is a def in a module of your own"
 
 # What a row needs to be replayed; the other dead-letter columns are context.
 _NEEDED = frozenset({"dead_letter_id", "timestamp", "payloadBytes", "attributes", "stage", "error_type", "source"})
@@ -60,6 +79,21 @@ CREATE TABLE IF NOT EXISTS replayed (
   replay_run_id VARCHAR NOT NULL,
   replayed_at TIMESTAMPTZ NOT NULL
 )"""
+
+_ATTEMPTS_DDL = """
+CREATE TABLE IF NOT EXISTS replay_attempts (
+  dead_letter_id VARCHAR NOT NULL,
+  replay_run_id VARCHAR NOT NULL,
+  attempted_at TIMESTAMPTZ NOT NULL,
+  outcome VARCHAR NOT NULL,
+  event_id VARCHAR,
+  stage VARCHAR,
+  error_type VARCHAR,
+  error_message VARCHAR
+)"""
+_ATTEMPT_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("dead_letter_id", "outcome", "event_id", "stage", "error_type", "error_message")]
+)
 
 
 @dataclass(frozen=True)
@@ -174,7 +208,10 @@ def replayed_ids(warehouse: DuckDBWarehouse) -> frozenset[str]:
 
 
 def _one_copy(keyed: tuple[str, Iterable[Row]]) -> Row:
-    """One of the copies of a dead letter (files and table, or the files of several runs, can hold it): the first."""
+    """One of the copies of a dead letter (files and table, or the files of several runs, can hold it): the first.
+
+    The first is the record's own failure; later ones are the files of replays that failed it again.
+    """
     return min(keyed[1], key=lambda row: row["timestamp"])
 
 
@@ -190,7 +227,11 @@ class _SkipReplayed(beam.DoFn):
 
 
 class SelectForReplay(beam.PTransform):
-    """Dead-letter rows -> those to replay: picked by ``selection``, not replayed yet, one per ``dead_letter_id``."""
+    """Dead-letter rows -> those to replay: one per ``dead_letter_id``, picked by ``selection``, not replayed yet.
+
+    The filter sees a dead letter's first copy, so files and table pick alike: a replay's
+    file of a record it failed again (same id, this attempt's stage) does not match on its own.
+    """
 
     def __init__(self, selection: DeadLetterFilter, warehouse: DuckDBWarehouse) -> None:
         super().__init__()
@@ -203,27 +244,87 @@ class SelectForReplay(beam.PTransform):
         )
         return (
             rows
-            | "Filter" >> beam.Filter(self.selection.matches)
             | "KeyById" >> beam.Map(lambda row: (row["dead_letter_id"], row))
             | "GroupById" >> beam.GroupByKey()
             | "OneCopy" >> beam.Map(_one_copy)
+            | "Filter" >> beam.Filter(self.selection.matches)
             | "NotReplayedYet" >> beam.ParDo(_SkipReplayed(), replayed)
         )
 
 
+def _in_standard_library(module_name: str) -> bool:
+    top_level = module_name.partition(".")[0]
+    return top_level in sys.stdlib_module_names or top_level in sys.builtin_module_names
+
+
+def _installed_package(module_name: str) -> bool:
+    """Whether the imported ``module_name`` lives in a site-packages folder: an installed distribution's code."""
+    location = getattr(sys.modules.get(module_name), "__file__", None)
+    if location is None:
+        return False
+    paths = sysconfig.get_paths()
+    folders = {paths["purelib"], paths["platlib"], *site.getsitepackages(), site.getusersitepackages()}
+    path = os.path.realpath(location)
+    return any(path.startswith(os.path.join(os.path.realpath(folder), "")) for folder in folders)
+
+
+def _working_directory_importable() -> None:
+    """Lets ``--fix my_fixes:f`` find ``./my_fixes.py``, as ``python -m`` would (after the installed modules)."""
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+
+
 def load_fix(path: str) -> Callable[[bytes], bytes | str]:
-    """The function ``module:function`` names; ``ValueError`` saying why if there is none."""
+    """The fix function ``module:function`` names, imported (importing runs the module's code).
+
+    A fix runs on payloads that whoever could send an event wrote, so it must be a Python
+    function (a ``def``) of the user's own: functions of the standard library
+    (``os:system``, ``subprocess:getoutput``), of installed packages and compiled ones
+    (``builtins:eval``), or a re-export of one, are refused, a standard-library module
+    before it is even imported. The working directory is importable. ``ValueError``
+    saying why if there is no such function.
+    """
     module_name, _, name = path.partition(":")
     if not module_name or not name:
         raise ValueError(f"a fix function is named module:function, not {path!r}")
+    if _in_standard_library(module_name):
+        raise ValueError(f"{path} is in Python's standard library; {_OWN_DEF}")
+    _working_directory_importable()
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise ValueError(f"cannot import the fix function's module {module_name!r}: {error}") from None
     fix = getattr(module, name, None)
-    if not callable(fix):
+    if fix is None:
         raise ValueError(f"module {module_name!r} has no function {name!r}")
+    if not inspect.isfunction(fix):
+        origin = getattr(fix, "__module__", None) or type(fix).__name__
+        raise ValueError(f"{path} ({origin}) is not a def; {_OWN_DEF}")
+    if _in_standard_library(fix.__module__) or _installed_package(fix.__module__):
+        raise ValueError(f"{path} is a def of {fix.__module__}, not of your own; {_OWN_DEF}")
     return fix
+
+
+def replay_record(row: Row) -> RawRecord:
+    """The record a dead letter was made from, carrying the dead letter's id for ``keep_identity``."""
+    raw = original_record(row)
+    return raw._replace(attributes=(*raw.attributes, (REPLAY_OF, row["dead_letter_id"])))
+
+
+def keep_identity(dead_letter: Row) -> Row:
+    """A replayed record's new dead letter, under the id of the dead letter it was replayed from.
+
+    The dead letter is the source record's identity, however often a replay fails it again
+    and at whichever stage: the warehouse keeps one row per ``dead_letter_id`` (the first,
+    with the original payload), and the attempts go to ``replay_attempts``. The last
+    ``REPLAY_OF`` attribute is the replay's own (a message's attributes come before it).
+    """
+    attributes = dead_letter["attributes"]
+    last = max(i for i, item in enumerate(attributes) if item["key"] == REPLAY_OF)
+    return dead_letter | {
+        "dead_letter_id": attributes[last]["value"],
+        "attributes": attributes[:last] + attributes[last + 1 :],
+    }
 
 
 class ApplyFix(RouteBatch):
@@ -260,7 +361,7 @@ def _source_and_event_id(rows: list[Row]) -> Iterator[tuple[str, str]]:
         yield row["source"], row["event_id"]
 
 
-def _marks(joined: tuple[str, dict[str, list[str]]]) -> Iterator[tuple[str, str]]:
+def _landed(joined: tuple[str, dict[str, list[str]]]) -> Iterator[tuple[str, str]]:
     """``(dead_letter_id, event_id)`` for each dead letter of a source that produced a row."""
     _, found = joined
     event_ids = sorted(found["rows"])
@@ -269,28 +370,53 @@ def _marks(joined: tuple[str, dict[str, list[str]]]) -> Iterator[tuple[str, str]
             yield dead_letter_id, event_ids[0]
 
 
-class _RecordReplayed(beam.DoFn):
-    """Writes all marks of a replay in one transaction, after the load (its reports are the side input)."""
+Attempt = tuple[str, str, str | None, str | None, str | None, str | None]
+"""``(dead_letter_id, outcome, event_id, stage, error_type, error_message)``: one replay of one dead letter."""
+
+
+def _attempt(joined: tuple[str, dict[str, list]]) -> Attempt:
+    """Loaded (with its row's ``event_id``), or failed again (where and why, this time)."""
+    dead_letter_id, found = joined
+    if found["landed"]:
+        return dead_letter_id, LOADED, found["landed"][0], None, None, None
+    return dead_letter_id, FAILED_AGAIN, None, *found["failed"][0]
+
+
+class _WriteAttempts(beam.DoFn):
+    """Writes all attempts of a replay and its ``replayed`` marks in one transaction, after the load.
+
+    The load's reports are the side input that orders it after the load. Idempotent: a
+    retried write adds no attempt of this run and no mark twice.
+    """
 
     def __init__(self, warehouse: DuckDBWarehouse, run_id: str) -> None:
         self.warehouse = warehouse
         self.run_id = run_id
 
-    def process(self, marks: list[tuple[str, str]], _loads: list[Any]) -> Iterator[int]:
-        table = pa.table(
-            {"dead_letter_id": [m[0] for m in marks], "event_id": [m[1] for m in marks]},
-            schema=pa.schema([("dead_letter_id", pa.string()), ("event_id", pa.string())]),
+    def process(self, attempts: list[Attempt], _loads: list[Any]) -> Iterator[int]:
+        table = pa.Table.from_pylist(
+            [dict(zip(_ATTEMPT_SCHEMA.names, attempt, strict=True)) for attempt in attempts], schema=_ATTEMPT_SCHEMA
         )
+        now = datetime.now(UTC)
         con = self.warehouse.connect(wait_for_lock=LOCK_WAIT_SECONDS)
         try:
             con.execute("BEGIN TRANSACTION")
             con.execute(_REPLAYED_DDL)
-            con.register("marks", table)
-            (inserted,) = con.execute(
-                """INSERT INTO replayed
-                   SELECT m.dead_letter_id, m.event_id, ?, ? FROM marks AS m
-                   ANTI JOIN replayed AS r ON r.dead_letter_id = m.dead_letter_id""",
-                [self.run_id, datetime.now(UTC)],
+            con.execute(_ATTEMPTS_DDL)
+            con.register("attempts", table)
+            (recorded,) = con.execute(
+                """INSERT INTO replay_attempts BY NAME
+                   SELECT a.*, ? AS replay_run_id, ? AS attempted_at FROM attempts AS a
+                   ANTI JOIN (SELECT * FROM replay_attempts WHERE replay_run_id = ?) AS r
+                     ON r.dead_letter_id = a.dead_letter_id""",
+                [self.run_id, now, self.run_id],
+            ).fetchone()
+            (marked,) = con.execute(
+                f"""INSERT INTO replayed
+                    SELECT a.dead_letter_id, a.event_id, ?, ? FROM attempts AS a
+                    ANTI JOIN replayed AS r ON r.dead_letter_id = a.dead_letter_id
+                    WHERE a.outcome = '{LOADED}'""",
+                [self.run_id, now],
             ).fetchone()
             con.execute("COMMIT")
         except duckdb.Error as error:
@@ -298,34 +424,44 @@ class _RecordReplayed(beam.DoFn):
             raise WarehouseError(f"recording replay {self.run_id} in {self.warehouse.path} failed: {error}") from None
         finally:
             con.close()
-        metrics.counter(MARKED).inc(inserted)
-        yield inserted
+        metrics.counter(ATTEMPTS).inc(recorded)
+        metrics.counter(MARKED).inc(marked)
+        yield marked
 
 
-class MarkReplayed(beam.PTransform):
-    """Rows a replay loaded -> ``replayed`` rows for the ``selected`` dead letters they came from.
+class RecordAttempts(beam.PTransform):
+    """Rows a replay loaded -> one ``replay_attempts`` row per ``selected`` dead letter, and its marks.
 
     A row is matched to its dead letters by its ``source`` (file and line, or message),
-    which the core copies to every row; a record that failed again has no row and stays
-    replayable. Runs after ``loads`` (the sink's load reports) is complete.
+    which the core copies to every row, and a dead letter that failed again to its
+    ``selected`` one by the id ``keep_identity`` gave it. A dead letter whose record is
+    in the warehouse gets a ``replayed`` row; one that failed again stays replayable. Runs
+    after ``loads`` (the sink's load reports) is complete.
     """
 
-    def __init__(self, warehouse: DuckDBWarehouse, run_id: str, selected, loads) -> None:
+    def __init__(self, warehouse: DuckDBWarehouse, run_id: str, selected, failed_again, loads) -> None:
         super().__init__()
         self.warehouse = warehouse
         self.run_id = run_id
         self.selected = selected
+        self.failed_again = failed_again
         self.loads = loads
 
     def expand(self, row_batches):
-        joined = {
+        landed = {
             "rows": row_batches | "RowSources" >> beam.FlatMap(_source_and_event_id),
             "dead_letters": self.selected
             | "DeadLetterSources" >> beam.Map(lambda d: (d["source"], d["dead_letter_id"])),
         } | "JoinOnSource" >> beam.CoGroupByKey()
         return (
-            joined
-            | "Marks" >> beam.FlatMap(_marks)
-            | "AllMarks" >> beam.combiners.ToList()
-            | "Record" >> beam.ParDo(_RecordReplayed(self.warehouse, self.run_id), pvalue.AsList(self.loads))
+            {
+                "landed": landed | "Landed" >> beam.FlatMap(_landed),
+                "failed": self.failed_again
+                | "Failures"
+                >> beam.Map(lambda d: (d["dead_letter_id"], (d["stage"], d["error_type"], d["errorMessage"]))),
+            }
+            | "JoinOnDeadLetter" >> beam.CoGroupByKey()
+            | "Attempts" >> beam.Map(_attempt)
+            | "AllAttempts" >> beam.combiners.ToList()
+            | "Write" >> beam.ParDo(_WriteAttempts(self.warehouse, self.run_id), pvalue.AsList(self.loads))
         )

@@ -1,10 +1,12 @@
 """The replay pipeline: dead letters -> (a fix function) -> the transform core -> the local warehouse.
 
 Replays the dead letters a filter picks through the same ``ProcessEvents`` as the batch
-pipeline, loads what passes now with the same sink, dead-letters again what still fails,
-and records in the ``replayed`` table which dead letters landed, so that a second replay
-does not offer them again (and the load's ``event_id`` dedupe would absorb them if it did).
-A dry run runs the same steps, writes nothing and says what would pass.
+pipeline, loads what passes now with the same sink, and records every attempt in the
+``replay_attempts`` table and in the ``replayed`` table which dead letters landed, so that
+a second replay does not offer them again (and the load's ``event_id`` dedupe would absorb
+them if it did). What still fails keeps the ``dead_letter_id`` it had: the warehouse holds
+one dead letter per source record, however many replays failed it.
+A dry run runs the same steps, the fix function included, writes nothing and says what would pass.
 """
 
 from __future__ import annotations
@@ -25,21 +27,23 @@ from beam_ecommerce.pipelines.reconciliation import RunSummary, counter_totals, 
 from beam_ecommerce.pipelines.sinks import warehouse_sink
 from beam_ecommerce.replay import (
     ALREADY_REPLAYED,
+    ATTEMPTS,
     MARKED,
     SELECTED,
     TABLE,
     UNREADABLE,
     ApplyFix,
     DeadLetterFilter,
-    MarkReplayed,
     ReadDeadLetters,
+    RecordAttempts,
     SelectForReplay,
     dead_letter_files,
+    keep_identity,
     load_fix,
+    replay_record,
 )
 from beam_ecommerce.reporting import REPLAY, reports_dir, run_report, write_run_report
 from beam_ecommerce.transforms import DEAD_LETTER_TAG, BatchRecords, ProcessEvents, RunContext
-from beam_ecommerce.transforms.dead_letter import original_record
 
 __all__ = ["OptionsError", "ReplayOptions", "ReplayOutcome", "build_pipeline", "run"]
 
@@ -64,7 +68,10 @@ class ReplayOptions(PipelineOptions):
         parser.add_argument(
             "--fix",
             default=None,
-            help="module:function applied to each payload first (bytes -> bytes or str); importable on the workers.",
+            help="module:function applied to each payload first (bytes -> bytes or str). This RUNS CODE: the "
+            "module is imported and the function called on every selected payload, with --dry-run too. It must "
+            "be a def in a module of your own (the working directory is importable); functions of Python's "
+            "standard library, of installed packages or compiled ones (os:system, builtins:eval) are refused.",
         )
 
 
@@ -76,6 +83,7 @@ class ReplayOutcome:
     already_replayed: int
     unreadable: int
     marked: int
+    attempts: int
     dry_run: bool
 
     @property
@@ -93,7 +101,7 @@ class ReplayOutcome:
         if self.dry_run:
             lines.append(f"would pass now: {summary.rows_loaded}; would still fail: {summary.dead_letters}")
         else:
-            lines.append(f"marked replayed: {self.marked}")
+            lines.append(f"marked replayed: {self.marked}; attempts recorded: {self.attempts}")
             lines.append(summary.reconciliation_line())
         return lines
 
@@ -163,7 +171,7 @@ def build_pipeline(options: PipelineOptions, dry_run: bool = False) -> tuple[bea
         | "ReadDeadLetters" >> ReadDeadLetters(replay.dead_letters, warehouse)
         | "Select" >> SelectForReplay(selection, warehouse)
     )
-    batches = selected | "ToRawRecords" >> beam.Map(original_record) | "Batch" >> BatchRecords(source.batch_size)
+    batches = selected | "ToRawRecords" >> beam.Map(replay_record) | "Batch" >> BatchRecords(source.batch_size)
     fix_dead_letters = None
     if replay.fix:
         fixed = batches | "Fix" >> beam.ParDo(ApplyFix(context, replay.fix)).with_outputs(
@@ -177,8 +185,9 @@ def build_pipeline(options: PipelineOptions, dry_run: bool = False) -> tuple[bea
     dead_letters = processed.dead_letters
     if fix_dead_letters is not None:
         dead_letters = (fix_dead_letters, dead_letters) | "AllDeadLetters" >> beam.Flatten()
+    dead_letters = dead_letters | "KeepIdentity" >> beam.Map(keep_identity)
     loads = warehouse_sink(source, context).write(processed.rows, dead_letters)
-    processed.rows | "MarkReplayed" >> MarkReplayed(warehouse, context.run_id, selected, loads)
+    processed.rows | "RecordAttempts" >> RecordAttempts(warehouse, context.run_id, selected, dead_letters, loads)
     return pipeline, context
 
 
@@ -194,7 +203,9 @@ def run(argv: list[str] | None = None, dry_run: bool = False) -> ReplayOutcome:
     summary = dataclasses.replace(summarize(result, context.run_id), records_in=totals[SELECTED])
     if dry_run:
         summary = dataclasses.replace(summary, rows_loaded=totals[WOULD_PASS])
-    outcome = ReplayOutcome(summary, totals[ALREADY_REPLAYED], totals[UNREADABLE], totals[MARKED], dry_run)
+    outcome = ReplayOutcome(
+        summary, totals[ALREADY_REPLAYED], totals[UNREADABLE], totals[MARKED], totals[ATTEMPTS], dry_run
+    )
     if not dry_run:
         details = {
             "filter": {"stage": replay.stage, "reason": replay.reason, "since": replay.since, "until": replay.until},
@@ -202,6 +213,7 @@ def run(argv: list[str] | None = None, dry_run: bool = False) -> ReplayOutcome:
             "already_replayed": outcome.already_replayed,
             "unreadable_lines": outcome.unreadable,
             "marked_replayed": outcome.marked,
+            "attempts_recorded": outcome.attempts,
         }
         report = run_report(summary, REPLAY, context.pipeline_version, [replay.dead_letters], started_at, details)
         write_run_report(report, reports_dir(options.view_as(EventSourceOptions)))
