@@ -41,9 +41,7 @@ _TIMINGS = {
 
 def order_category(items: list[Row]) -> str:
     """The category of an order's largest line by value, the first line on a tie (as ``fct_orders``)."""
-    best = max(
-        enumerate(items), key=lambda line: (line[1]["unit_price"] * line[1]["quantity"], -line[0]), default=None
-    )
+    best = max(enumerate(items), key=lambda line: (line[1]["unit_price"] * line[1]["quantity"], -line[0]), default=None)
     return best[1]["product_category"] if best else NONE
 
 
