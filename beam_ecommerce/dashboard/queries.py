@@ -129,12 +129,12 @@ def top_products(
     session: ReadSession, filters: Filters, limit: int = TOP_PRODUCTS, named: bool = False
 ) -> list[dict[str, Any]]:
     """The best sellers by units; ``named``: with their names from ``dim_products`` (else the id stands in)."""
-    where, params = filters.where("order_date", "product_category")
+    where, params = filters.where("i.order_date", "i.product_category")
     name = "any_value(coalesce(p.product_name, i.product_id))" if named else "i.product_id"
     products = f"LEFT JOIN {PRODUCTS} AS p USING (product_id)" if named else ""
     rows = session.rows(
-        f"SELECT i.product_id, {name} AS name, any_value(i.product_category) AS category, sum(quantity) AS units,"
-        f" count(DISTINCT order_id) AS orders FROM {ORDER_ITEMS} AS i {products} WHERE {where}"
+        f"SELECT i.product_id, {name} AS name, any_value(i.product_category) AS category, sum(i.quantity) AS units,"
+        f" count(DISTINCT i.order_id) AS orders FROM {ORDER_ITEMS} AS i {products} WHERE {where}"
         f" GROUP BY i.product_id ORDER BY units DESC, i.product_id LIMIT {int(limit)}",
         params,
     )

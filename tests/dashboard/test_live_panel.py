@@ -115,15 +115,18 @@ def test_the_panel_parameter_is_checked():
 
 def test_top_products_show_names_once_dim_products_is_built(tmp_path):
     path = make_warehouse(str(tmp_path / "ecommerce.duckdb"))
-    before = collect(DuckDBReader(path, lock_wait_seconds=0.2), Filters())["sections"]["top_products"]["data"]
-    assert before[0]["name"] == before[0]["product_id"] == "p-cable"
+    named = collect(DuckDBReader(path, lock_wait_seconds=0.2), Filters())["sections"]["top_products"]["data"]
+    assert [(p["product_id"], p["name"]) for p in named[:3]] == [
+        ("p-cable", "USB-C Cable"),
+        ("p-book-1", "Quiet Harbor Novel"),
+        ("p-book-3", "p-book-3"),  # a product the catalogue lacks keeps its id
+    ]
+    figure = figures({"top_products": {"ok": True, "data": named}})["top_products"]
+    assert "USB-C Cable" in list(figure["data"][0]["y"])
     con = duckdb.connect(path)
     try:
-        con.execute("CREATE TABLE marts.dim_products AS SELECT 'p-cable' AS product_id, 'USB-C Cable' AS product_name")
+        con.execute("DROP TABLE marts.dim_products")
     finally:
         con.close()
-    after = collect(DuckDBReader(path, lock_wait_seconds=0.2), Filters())["sections"]["top_products"]["data"]
-    assert (after[0]["product_id"], after[0]["name"]) == ("p-cable", "USB-C Cable")
-    assert after[1]["name"] == after[1]["product_id"]  # a product the catalogue lacks keeps its id
-    figure = figures({"top_products": {"ok": True, "data": after}})["top_products"]
-    assert "USB-C Cable" in list(figure["data"][0]["y"])
+    unnamed = collect(DuckDBReader(path, lock_wait_seconds=0.2), Filters())["sections"]["top_products"]["data"]
+    assert unnamed[0]["name"] == unnamed[0]["product_id"] == "p-cable"  # before dbt builds dim_products
