@@ -43,6 +43,31 @@ resource "google_bigquery_table" "dead_letter" {
   }
 }
 
+# The speed layer: the stream's LiveMetrics upserts one row per minute, category and
+# currency through the Storage Write API's change data capture, which needs the primary
+# key. Queries see the merged rows at once (max_staleness 0); the live layer only needs
+# recent minutes, so its partitions expire.
+resource "google_bigquery_table" "live_metrics" {
+  dataset_id          = google_bigquery_dataset.raw.dataset_id
+  table_id            = "live_metrics"
+  description         = "The stream's figures per event-time minute, category and currency, upserted by every pane."
+  schema              = file("${path.module}/schemas/live_metrics.json")
+  clustering          = ["product_category", "currency"]
+  deletion_protection = var.deletion_protection
+
+  time_partitioning {
+    type          = "DAY"
+    field         = "window_start"
+    expiration_ms = 7 * 24 * 60 * 60 * 1000
+  }
+
+  table_constraints {
+    primary_key {
+      columns = ["window_start", "product_category", "currency"]
+    }
+  }
+}
+
 # dbt's target dataset and the two its generate_schema_name macro derives on BigQuery.
 locals {
   dbt_datasets = {
