@@ -10,7 +10,7 @@ import pytest
 from beam_ecommerce.dashboard.charts import LIVE_SERIES, figures
 from beam_ecommerce.dashboard.queries import Filters, collect
 from beam_ecommerce.dashboard.reader import DuckDBReader
-from beam_ecommerce.io.duckdb_live_metrics import upsert_live_metrics
+from beam_ecommerce.io.duckdb_live_metrics import create_live_metrics, upsert_live_metrics
 from tests.dashboard.warehouse_fixture import make_warehouse
 
 
@@ -43,6 +43,7 @@ def live_warehouse(tmp_path) -> tuple[str, datetime]:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     con = duckdb.connect(path)
     try:
+        create_live_metrics(con)
         upsert_live_metrics(
             con,
             [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -11,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beam_ecommerce.io.bigquery_live_metrics import to_cdc_row
-from beam_ecommerce.io.duckdb_live_metrics import upsert_live_metrics
+from beam_ecommerce.io.duckdb_live_metrics import create_live_metrics, upsert_live_metrics
+from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
 from beam_ecommerce.schemas import LIVE_METRICS
 
 START = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
@@ -48,6 +50,7 @@ def _table(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 @pytest.fixture
 def con():
     connection = duckdb.connect()
+    create_live_metrics(connection)
     yield connection
     connection.close()
 
@@ -70,6 +73,7 @@ def test_a_restarted_run_replaces_the_rows_of_the_run_before(con):
 def test_any_order_and_bundling_of_panes_leaves_the_newest(indexes, bundle):
     """Panes of an accumulating window carry growing figures; whatever order they land in, the newest stays."""
     connection = duckdb.connect()
+    create_live_metrics(connection)
     try:
         panes = [_pane(i, orders=i + 1) for i in indexes]
         for start in range(0, len(panes), bundle):
@@ -85,3 +89,42 @@ def test_the_bigquery_upsert_carries_the_record_and_the_pane_index_as_sequence_n
     assert set(cdc["record"]) == set(LIVE_METRICS.column_names)
     assert cdc["record"]["window_start"] == Timestamp.from_utc_datetime(START)
     assert cdc["record"]["orders"] == 3
+
+
+def test_upserts_from_several_threads_beside_another_writer_all_land(tmp_path):
+    """The local runner finishes bundles on several threads while the raw loads write the same file."""
+    warehouse = DuckDBWarehouse(str(tmp_path / "w.duckdb"))
+    warehouse.prepare()
+    con = warehouse.connect()
+    create_live_metrics(con)
+    con.close()
+    failures: list[Exception] = []
+
+    def write(action) -> None:
+        for index in range(40):
+            connection = warehouse.connect()
+            try:
+                action(connection, index)
+            except Exception as error:  # noqa: BLE001 - collected for the assertion below
+                failures.append(error)
+            finally:
+                connection.close()
+
+    def other_writer(connection, index):
+        connection.execute("CREATE TABLE IF NOT EXISTS other (x INT)")
+        connection.execute("INSERT INTO other VALUES (?)", [index])
+
+    threads = [
+        threading.Thread(target=write, args=(lambda c, i, n=n: upsert_live_metrics(c, [_pane(i, i, f"c{n}")]),))
+        for n in range(3)
+    ] + [threading.Thread(target=write, args=(other_writer,))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    con = warehouse.connect()
+    try:
+        assert _table(con) == [(f"c{n}", 39, 39, "run-1") for n in range(3)]
+    finally:
+        con.close()
