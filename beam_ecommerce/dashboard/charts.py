@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -140,14 +141,20 @@ LIVE_SERIES = (
     ("events_per_second", "events/s", "%{y:,.1f}"),
     ("dead_letters", "dead letters", "%{y:,}"),
 )
+_MINUTE_MS = 60_000
 _OPEN_MINUTE = "#93c5fd"  # a minute the watermark has not closed yet: its figure may still grow
 _CLOSED_MINUTE = "#2563eb"
 
 
 def live_chart(minutes: list[dict[str, Any]]) -> go.Figure:
-    """The stream's last hour per minute, one small chart per figure on a shared time axis."""
+    """The stream's last hour per minute, one small chart per figure on a shared time axis.
+
+    The axis spans the hour up to the newest minute, one bar per minute, so that a quiet
+    minute shows as a gap and a few minutes do not stretch into wide bars.
+    """
     figure = make_subplots(rows=len(LIVE_SERIES), cols=1, shared_xaxes=True, vertical_spacing=0.04)
-    x = [f"{m['minute']}Z" for m in minutes]
+    # Naive UTC "YYYY-MM-DD HH:MM:SS", as plotly.js reads dates; a bar sits in the middle of its minute.
+    x = [f"{m['minute'].replace('T', ' ')}:30" for m in minutes]
     colors = [_CLOSED_MINUTE if m["final"] else _OPEN_MINUTE for m in minutes]
     for row, (field, title, value_format) in enumerate(LIVE_SERIES, start=1):
         figure.add_trace(
@@ -156,6 +163,7 @@ def live_chart(minutes: list[dict[str, Any]]) -> go.Figure:
                 y=[m[field] for m in minutes],
                 name=title,
                 marker_color=colors,
+                width=0.85 * _MINUTE_MS,
                 hovertemplate=f"%{{x|%H:%M}} UTC<br>{value_format} {title}<extra></extra>",
                 showlegend=False,
             ),
@@ -163,7 +171,9 @@ def live_chart(minutes: list[dict[str, Any]]) -> go.Figure:
             col=1,
         )
         figure.update_yaxes(title={"text": title, "font": {"size": 11}}, rangemode="tozero", row=row, col=1)
-    figure.update_xaxes(type="date", tickformat="%H:%M")
+    newest = datetime.fromisoformat(minutes[-1]["minute"])
+    span = [(newest + timedelta(minutes=m)).strftime("%Y-%m-%d %H:%M") for m in (-59, 1)]
+    figure.update_xaxes(type="date", tickformat="%H:%M", dtick=10 * _MINUTE_MS, range=span)
     figure.update_layout(template="plotly_white", height=420, margin={"l": 70, "r": 20, "t": 10, "b": 30}, bargap=0.15)
     return figure
 
