@@ -43,14 +43,13 @@ resource "google_bigquery_table" "dead_letter" {
   }
 }
 
-# The speed layer: the stream's LiveMetrics upserts one row per minute, category and
-# currency through the Storage Write API's change data capture, which needs the primary
-# key. Queries see the merged rows at once (max_staleness 0); the live layer only needs
-# recent minutes, so its partitions expire.
+# The speed layer: the stream's LiveMetrics appends every pane (early, on time, late) of
+# each minute, category and currency by streaming inserts; readers take each key's newest
+# pane (dbt's live_minutes view). Only recent minutes matter, so partitions expire.
 resource "google_bigquery_table" "live_metrics" {
   dataset_id          = google_bigquery_dataset.raw.dataset_id
   table_id            = "live_metrics"
-  description         = "The stream's figures per event-time minute, category and currency, upserted by every pane."
+  description         = "The stream's figures per event-time minute, category and currency: every pane; the newest counts."
   schema              = file("${path.module}/schemas/live_metrics.json")
   clustering          = ["product_category", "currency"]
   deletion_protection = var.deletion_protection
@@ -59,12 +58,6 @@ resource "google_bigquery_table" "live_metrics" {
     type          = "DAY"
     field         = "window_start"
     expiration_ms = 7 * 24 * 60 * 60 * 1000
-  }
-
-  table_constraints {
-    primary_key {
-      columns = ["window_start", "product_category", "currency"]
-    }
   }
 }
 

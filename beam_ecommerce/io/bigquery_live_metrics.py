@@ -1,14 +1,15 @@
-"""The cloud sink of ``LiveMetrics``: BigQuery's Storage Write API with CDC upserts.
+"""The cloud sink of ``LiveMetrics``: every pane appended to BigQuery's ``live_metrics`` by streaming inserts.
 
-Why not streaming inserts, which the raw tables use: they can only append, so every
-pane would be a new row and every reader would have to pick the newest pane per key.
-The Storage Write API's change data capture upserts by the table's primary key
-(window start, category, currency), and its change sequence number, the pane index,
-makes BigQuery keep the newest pane: a late pane corrects the row, and a pane written
-again (a retried bundle) does not overwrite a newer one. It needs at-least-once mode
-and Beam's Java expansion service (the Dataflow runner starts it; it is not available
-offline, so this path is exercised only on Google Cloud). The table is created by
-Terraform (``terraform/bigquery.tf``) with its primary key.
+BigQuery's streaming inserts cannot update a row, so the table is the log of panes and
+readers take each key's newest pane (the highest ``pane_index``, then the latest
+``emitted_at``): the dbt view ``live_minutes`` does, for Metabase. A late pane then
+corrects the figure, and a pane written twice (a retried bundle; Beam's insert ids
+also de-duplicate most retries) is the same row twice, which changes nothing.
+
+Why not the Storage Write API's CDC upserts, which would keep one row per key: in
+Python they run through Beam's Java expansion service, which the pipeline needs at
+construction, so the streaming Flex Template's Python launcher (and any offline build)
+would need Java and a download from Maven. Streaming inserts are what the raw tables use.
 """
 
 from __future__ import annotations
@@ -17,49 +18,43 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
-from apache_beam.utils.timestamp import Timestamp
+from apache_beam.io.gcp.bigquery_tools import RetryStrategy
 
-from beam_ecommerce.records import Row
+from beam_ecommerce import metrics
+from beam_ecommerce.io.bigquery_warehouse import to_bigquery_row
 from beam_ecommerce.schemas import LIVE_METRICS
 
-UPSERT = "UPSERT"
+# A figure BigQuery refuses is derived data, not an input record: it is counted, not dead-lettered.
+LIVE_METRICS_REJECTED = "live_metrics_rejected"
 
 
-def to_cdc_row(row: Row) -> dict[str, Any]:
-    """A ``live_metrics`` row as a CDC upsert: its record, and the pane index as change sequence number.
-
-    The sequence number is hexadecimal, as BigQuery compares it (``_CHANGE_SEQUENCE_NUMBER``).
-    """
-    record = {
-        column.name: Timestamp.from_utc_datetime(row[column.name]) if column.type == "TIMESTAMP" else row[column.name]
-        for column in LIVE_METRICS.columns
-    }
-    return {
-        "record": record,
-        "row_mutation_info": {"mutation_type": UPSERT, "change_sequence_number": f"{row['pane_index']:X}"},
-    }
+def _count_rejected(_: Any) -> None:
+    metrics.counter(LIVE_METRICS_REJECTED).inc()
 
 
 class WriteLiveMetricsToBigQuery(beam.PTransform):
-    """``LiveMetrics`` rows -> ``<project>:<dataset>.live_metrics``, upserted by pane."""
+    """``LiveMetrics`` rows -> ``<project>:<dataset>.live_metrics``, one row per pane."""
 
     def __init__(self, dataset: str) -> None:
         super().__init__()
         self.dataset = dataset
 
     def expand(self, rows):
-        return (
+        result = (
             rows
-            | "ToUpserts" >> beam.Map(to_cdc_row)
-            | "UpsertLiveMetrics"
+            | "ToBigQueryRows" >> beam.Map(to_bigquery_row)
+            | "AppendPanes"
             >> WriteToBigQuery(
                 table=f"{self.dataset}.{LIVE_METRICS.name}",
                 schema=LIVE_METRICS.bigquery_schema(),
-                method=WriteToBigQuery.Method.STORAGE_WRITE_API,
-                use_at_least_once=True,
-                use_cdc_writes=True,
-                primary_key=list(LIVE_METRICS.primary_key),
-                create_disposition=BigQueryDisposition.CREATE_NEVER,
+                method=WriteToBigQuery.Method.STREAMING_INSERTS,
+                insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
+                create_disposition=BigQueryDisposition.CREATE_IF_NEEDED,
                 write_disposition=BigQueryDisposition.WRITE_APPEND,
+                additional_bq_parameters={
+                    "timePartitioning": LIVE_METRICS.bigquery_time_partitioning(),
+                    "clustering": {"fields": list(LIVE_METRICS.cluster_fields)},
+                },
             )
         )
+        return result.failed_rows_with_errors | "CountRejected" >> beam.Map(_count_rejected)

@@ -11,7 +11,7 @@ from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions
 
 
 def live_metrics_sink(options: EventSourceOptions) -> beam.PTransform:
-    """BigQuery's ``live_metrics`` (CDC upserts) or the local warehouse's (upserts per bundle)."""
+    """BigQuery's ``live_metrics`` (every pane appended) or the local warehouse's (upserts per bundle)."""
     if options.sink == BIGQUERY:
         return WriteLiveMetricsToBigQuery(options.bigquery_dataset)
     return WriteLiveMetricsToDuckDB(DuckDBWarehouse(options.duckdb_path, options.duckdb_memory_limit))

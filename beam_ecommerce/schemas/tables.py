@@ -87,7 +87,7 @@ class Table:
     partition_field: str
     cluster_fields: tuple[str, ...] = field(default_factory=tuple)
     primary_key: tuple[str, ...] = field(default_factory=tuple)
-    """Columns that identify a row, for tables written by upsert (``live_metrics``)."""
+    """Columns that identify a row, for tables the local warehouse upserts (``live_metrics``)."""
 
     @property
     def column_names(self) -> tuple[str, ...]:

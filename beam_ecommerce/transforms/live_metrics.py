@@ -7,9 +7,9 @@ orders, gross revenue, items, events by type and dead letters by stage. The wind
 time* when the watermark passes its end, and *late* for each event that arrives behind
 the watermark but within the allowed lateness; events later still are dropped here
 (the core's ``LatenessGate`` has already made them dead letters). Panes accumulate, so
-each firing carries the window's whole figure so far: a sink upserts it by (window
-start, category, currency), a late pane corrects the row, and a replayed pane, whose
-index is not newer than the row's, changes nothing. Beam's ``leader_board`` example
+each firing carries the window's whole figure so far: a sink keeps the newest pane per
+(window start, category, currency), so a late pane corrects the figure and a replayed
+pane, whose index is not newer, changes nothing. Beam's ``leader_board`` example
 uses the same windowing.
 """
 

@@ -67,12 +67,6 @@ def test_terraform_table_is_partitioned_clustered_and_typed_as_the_pipeline_expe
     assert body["dataset_id"] == "${google_bigquery_dataset.raw.dataset_id}"
 
 
-def test_live_metrics_has_the_primary_key_its_upserts_need(terraform) -> None:
-    (constraints,) = resources(terraform, "google_bigquery_table")["live_metrics"]["table_constraints"]
-    (primary_key,) = constraints["primary_key"]
-    assert primary_key["columns"] == list(LIVE_METRICS.primary_key)
-
-
 def test_outputs_include_what_the_docs_and_scripts_use(terraform) -> None:
     outputs = {name for block in terraform["outputs.tf"]["output"] for name in block}
     docs = (REPO / "docs" / "SETUP_CICD.md").read_text() + (REPO / "docs" / "SETUP_METABASE.md").read_text()

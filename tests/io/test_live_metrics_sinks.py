@@ -1,4 +1,4 @@
-"""The live_metrics sinks: the local upsert keeps the newest pane per key; BigQuery gets CDC upserts."""
+"""The live_metrics sinks: the local upsert keeps the newest pane per key; BigQuery gets every pane."""
 
 from __future__ import annotations
 
@@ -6,15 +6,20 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import duckdb
+import orjson
 import pytest
-from apache_beam.utils.timestamp import Timestamp
+from apache_beam.io.gcp.bigquery import WriteToBigQuery
+from apache_beam.io.gcp.bigquery_tools import RetryStrategy
+from apache_beam.options.pipeline_options import PipelineOptions
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beam_ecommerce.io.bigquery_live_metrics import to_cdc_row
+from beam_ecommerce.io.bigquery_warehouse import to_bigquery_row
 from beam_ecommerce.io.duckdb_live_metrics import create_live_metrics, upsert_live_metrics
 from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.pipelines.streaming import build_pipeline
 from beam_ecommerce.schemas import LIVE_METRICS
+from tests.io.test_bigquery_warehouse import _writes
 
 START = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
 
@@ -83,12 +88,27 @@ def test_any_order_and_bundling_of_panes_leaves_the_newest(indexes, bundle):
         connection.close()
 
 
-def test_the_bigquery_upsert_carries_the_record_and_the_pane_index_as_sequence_number():
-    cdc = to_cdc_row(_pane(26, 3))
-    assert cdc["row_mutation_info"] == {"mutation_type": "UPSERT", "change_sequence_number": "1A"}
-    assert set(cdc["record"]) == set(LIVE_METRICS.column_names)
-    assert cdc["record"]["window_start"] == Timestamp.from_utc_datetime(START)
-    assert cdc["record"]["orders"] == 3
+def test_the_streaming_pipeline_appends_every_pane_to_bigquery_as_insert_api_json():
+    """Built, not run (no BigQuery here): the write the stream's BigQuery sink makes for live_metrics."""
+    pipeline, _ = build_pipeline(
+        PipelineOptions(
+            [
+                "--input_topic=projects/local-shop/topics/events",
+                "--sink=bigquery",
+                "--bigquery_dataset=proj:shop",
+                "--dead_letter_dir=/tmp/dead-letters",
+            ]
+        )
+    )
+    (write,) = [w for w in _writes(pipeline) if str(w.table_reference.tableId) == LIVE_METRICS.name]
+    assert write.method == WriteToBigQuery.Method.STREAMING_INSERTS
+    assert write.insert_retry_strategy == RetryStrategy.RETRY_ON_TRANSIENT_ERROR
+    assert write.schema == LIVE_METRICS.bigquery_schema()
+    assert write.additional_bq_parameters["timePartitioning"] == {"type": "DAY", "field": "window_start"}
+    row = to_bigquery_row(_pane(2, 3))
+    assert row["window_start"] == "2026-11-03T10:00:00+00:00"
+    assert set(row) == set(LIVE_METRICS.column_names)
+    assert orjson.loads(orjson.dumps(row)) == row
 
 
 def test_upserts_from_several_threads_beside_another_writer_all_land(tmp_path):

@@ -8,10 +8,21 @@
 
 with
 
-live as (
+panes as (
 
     select * from {{ source('ecommerce', 'live_metrics') }}
     where window_start >= current_timestamp - interval 1 hour
+
+),
+
+live as (
+
+    -- The table logs every pane; a minute's figure for a key is its newest pane.
+    select * from panes
+    qualify row_number() over (
+        partition by window_start, product_category, currency
+        order by pane_index desc, emitted_at desc
+    ) = 1
 
 ),
 
