@@ -19,10 +19,11 @@ live as (
 
     -- The table logs every pane; a minute's figure for a key is its newest pane.
     select * from panes
-    qualify row_number() over (
-        partition by window_start, product_category, currency
-        order by pane_index desc, emitted_at desc
-    ) = 1
+    qualify
+        row_number() over (
+            partition by window_start, product_category, currency
+            order by pane_index desc, emitted_at desc
+        ) = 1
 
 ),
 
