@@ -43,6 +43,24 @@ resource "google_bigquery_table" "dead_letter" {
   }
 }
 
+# The speed layer: the stream's LiveMetrics appends every pane (early, on time, late) of
+# each minute, category and currency by streaming inserts; readers take each key's newest
+# pane (dbt's live_minutes view). Only recent minutes matter, so partitions expire.
+resource "google_bigquery_table" "live_metrics" {
+  dataset_id          = google_bigquery_dataset.raw.dataset_id
+  table_id            = "live_metrics"
+  description         = "The stream's figures per event-time minute, category and currency: every pane; the newest counts."
+  schema              = file("${path.module}/schemas/live_metrics.json")
+  clustering          = ["product_category", "currency"]
+  deletion_protection = var.deletion_protection
+
+  time_partitioning {
+    type          = "DAY"
+    field         = "window_start"
+    expiration_ms = 7 * 24 * 60 * 60 * 1000
+  }
+}
+
 # dbt's target dataset and the two its generate_schema_name macro derives on BigQuery.
 locals {
   dbt_datasets = {

@@ -1,6 +1,6 @@
 """Writes terraform/schemas/*.json: the BigQuery schemas of the warehouse tables, from the event contract.
 
-The pipelines create ``raw_events`` and ``dead_letter`` with exactly these schemas
+The pipelines create ``raw_events`` and ``dead_letter`` (and upsert ``live_metrics``) with exactly these schemas
 (``beam_ecommerce.schemas.tables``); Terraform creates the tables first from these files.
 Run ``make terraform-schemas`` after the contract changes; ``tests/deploy`` fails while a
 committed file differs from what the code produces.
@@ -12,11 +12,11 @@ import json
 import sys
 from pathlib import Path
 
-from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
+from beam_ecommerce.schemas import DEAD_LETTER, LIVE_METRICS, RAW_EVENTS
 from beam_ecommerce.schemas.tables import Table
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
-TABLES: tuple[Table, ...] = (RAW_EVENTS, DEAD_LETTER)
+TABLES: tuple[Table, ...] = (RAW_EVENTS, DEAD_LETTER, LIVE_METRICS)
 
 
 def render(table: Table) -> str:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 _HEIGHT = 330
 # One tick label per day ("Nov 03"), not Plotly's default of hours when only a few days show.
@@ -107,10 +109,11 @@ def top_products_chart(products: list[dict[str, Any]]) -> go.Figure:
         [
             go.Bar(
                 x=[p["units"] for p in ranked],
-                y=[p["product_id"] for p in ranked],
+                y=[p["name"] for p in ranked],
                 orientation="h",
-                customdata=[[p["category"], p["orders"]] for p in ranked],
-                hovertemplate="%{y} (%{customdata[0]})<br>%{x:,} units in %{customdata[1]:,} orders<extra></extra>",
+                customdata=[[p["category"], p["orders"], p["product_id"]] for p in ranked],
+                hovertemplate="%{y} (%{customdata[2]}, %{customdata[0]})<br>"
+                "%{x:,} units in %{customdata[1]:,} orders<extra></extra>",
                 name="units",
             )
         ],
@@ -131,7 +134,52 @@ def dead_letters_chart(days: list[dict[str, Any]]) -> go.Figure:
     return _figure(traces, barmode="stack", xaxis=_DAYS, yaxis={"title": {"text": "dead letters"}})
 
 
+# The live panel's rows, top to bottom: (field, title, hover format).
+LIVE_SERIES = (
+    ("orders", "orders", "%{y:,}"),
+    ("revenue_eur", "revenue €", "€%{y:,.2f}"),
+    ("events_per_second", "events/s", "%{y:,.1f}"),
+    ("dead_letters", "dead letters", "%{y:,}"),
+)
+_MINUTE_MS = 60_000
+_OPEN_MINUTE = "#93c5fd"  # a minute the watermark has not closed yet: its figure may still grow
+_CLOSED_MINUTE = "#2563eb"
+
+
+def live_chart(minutes: list[dict[str, Any]]) -> go.Figure:
+    """The stream's last hour per minute, one small chart per figure on a shared time axis.
+
+    The axis spans the hour up to the newest minute, one bar per minute, so that a quiet
+    minute shows as a gap and a few minutes do not stretch into wide bars.
+    """
+    figure = make_subplots(rows=len(LIVE_SERIES), cols=1, shared_xaxes=True, vertical_spacing=0.04)
+    # Naive UTC "YYYY-MM-DD HH:MM:SS", as plotly.js reads dates; a bar sits in the middle of its minute.
+    x = [f"{m['minute'].replace('T', ' ')}:30" for m in minutes]
+    colors = [_CLOSED_MINUTE if m["final"] else _OPEN_MINUTE for m in minutes]
+    for row, (field, title, value_format) in enumerate(LIVE_SERIES, start=1):
+        figure.add_trace(
+            go.Bar(
+                x=x,
+                y=[m[field] for m in minutes],
+                name=title,
+                marker_color=colors,
+                width=0.85 * _MINUTE_MS,
+                hovertemplate=f"%{{x|%H:%M}} UTC<br>{value_format} {title}<extra></extra>",
+                showlegend=False,
+            ),
+            row=row,
+            col=1,
+        )
+        figure.update_yaxes(title={"text": title, "font": {"size": 11}}, rangemode="tozero", row=row, col=1)
+    newest = datetime.fromisoformat(minutes[-1]["minute"])
+    span = [(newest + timedelta(minutes=m)).strftime("%Y-%m-%d %H:%M") for m in (-59, 1)]
+    figure.update_xaxes(type="date", tickformat="%H:%M", dtick=10 * _MINUTE_MS, range=span)
+    figure.update_layout(template="plotly_white", height=420, margin={"l": 70, "r": 20, "t": 10, "b": 30}, bargap=0.15)
+    return figure
+
+
 CHARTS: dict[str, Callable[[Any], go.Figure]] = {
+    "live": live_chart,
     "revenue": revenue_chart,
     "orders": orders_chart,
     "funnel": funnel_chart,

@@ -21,11 +21,17 @@ ORDERS = "marts.fct_orders"
 ORDER_ITEMS = "marts.fct_order_items"
 DAILY_FUNNEL = "marts.dm_daily_funnel"
 DEAD_LETTERS_DAILY = "marts.dm_dead_letters_daily"
+PRODUCTS = "marts.dim_products"
+EXCHANGE_RATES = "staging.exchange_rates"
+LIVE_METRICS = "main.live_metrics"
 RAW_EVENTS = "main.raw_events"
 DEAD_LETTER = "main.dead_letter"
 PIPELINE_RUNS = "main.pipeline_runs"
 
 TOP_PRODUCTS = 10
+# The live panel: the last hour of the stream's per-minute windows, polled every second.
+LIVE_MINUTES = 60
+LIVE_PANEL = "live"
 # Streamed rows keep their Pub/Sub origin as source: ``projects/P/subscriptions/S#<message id>``
 # (batch rows carry ``<file>:<line>``). That is how a load is told apart as batch or stream.
 STREAMED_SOURCE = "projects/%#%"
@@ -47,6 +53,8 @@ class Filters:
     start: date | None = None
     end: date | None = None
     category: str | None = None
+    live_only: bool = False
+    """Only the live panel (``panel=live``): what the page polls every second."""
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> Filters:
@@ -64,7 +72,10 @@ class Filters:
         start, end = day("start"), day("end")
         if start and end and start > end:
             raise ValueError(f"start {start} is after end {end}")
-        return cls(start, end, params.get("category", "").strip() or None)
+        panel = params.get("panel", "").strip()
+        if panel not in ("", LIVE_PANEL):
+            raise ValueError(f"panel must be {LIVE_PANEL!r} or absent, not {panel!r}")
+        return cls(start, end, params.get("category", "").strip() or None, panel == LIVE_PANEL)
 
     def where(self, date_column: str, category_column: str | None = None) -> tuple[str, list[Any]]:
         """A WHERE clause (possibly ``TRUE``) and its parameters for these filters."""
@@ -114,16 +125,27 @@ def funnel(session: ReadSession, filters: Filters) -> list[dict[str, Any]]:
     return [{"step": step, "sessions": int(_number(row[step]))} for step, _ in FUNNEL_STEPS]
 
 
-def top_products(session: ReadSession, filters: Filters, limit: int = TOP_PRODUCTS) -> list[dict[str, Any]]:
-    where, params = filters.where("order_date", "product_category")
+def top_products(
+    session: ReadSession, filters: Filters, limit: int = TOP_PRODUCTS, named: bool = False
+) -> list[dict[str, Any]]:
+    """The best sellers by units; ``named``: with their names from ``dim_products`` (else the id stands in)."""
+    where, params = filters.where("i.order_date", "i.product_category")
+    name = "any_value(coalesce(p.product_name, i.product_id))" if named else "i.product_id"
+    products = f"LEFT JOIN {PRODUCTS} AS p USING (product_id)" if named else ""
     rows = session.rows(
-        f"SELECT product_id, any_value(product_category) AS category, sum(quantity) AS units,"
-        f" count(DISTINCT order_id) AS orders FROM {ORDER_ITEMS} WHERE {where}"
-        f" GROUP BY product_id ORDER BY units DESC, product_id LIMIT {int(limit)}",
+        f"SELECT i.product_id, {name} AS name, any_value(i.product_category) AS category, sum(i.quantity) AS units,"
+        f" count(DISTINCT i.order_id) AS orders FROM {ORDER_ITEMS} AS i {products} WHERE {where}"
+        f" GROUP BY i.product_id ORDER BY units DESC, i.product_id LIMIT {int(limit)}",
         params,
     )
     return [
-        {"product_id": r["product_id"], "category": r["category"], "units": int(r["units"]), "orders": int(r["orders"])}
+        {
+            "product_id": r["product_id"],
+            "name": r["name"],
+            "category": r["category"],
+            "units": int(r["units"]),
+            "orders": int(r["orders"]),
+        }
         for r in rows
     ]
 
@@ -141,6 +163,39 @@ def dead_letters(session: ReadSession, filters: Filters) -> list[dict[str, Any]]
             "date": r["dead_letter_date"].isoformat(),
             "reason": f"{r['stage']}: {r['error_type']}",
             "dead_letters": int(r["dead_letters"]),
+        }
+        for r in rows
+    ]
+
+
+def live_minutes(session: ReadSession, filters: Filters, euro_rates: bool = False) -> list[dict[str, Any]]:
+    """The stream's last hour per event-time minute, from ``live_metrics`` (no dbt needed).
+
+    Revenue is added up in EUR with the ``exchange_rates`` seed once dbt has loaded it
+    (``euro_rates``); until then only EUR orders count. Events per second divide a
+    minute's events by the seconds of it that have passed. Dead letters have no category:
+    a category filter leaves them out. ``final`` says the watermark has closed the minute.
+    """
+    where, params = filters.where("NULL", "product_category")
+    rates = f"LEFT JOIN {EXCHANGE_RATES} AS r USING (currency)" if euro_rates else ""
+    eur = "m.gross_revenue / r.units_per_eur" if euro_rates else "CASE WHEN currency = 'EUR' THEN gross_revenue END"
+    rows = session.rows(
+        f"""SELECT window_start, sum(orders) AS orders, coalesce(sum({eur}), 0) AS revenue_eur, sum(events) AS events,
+                   sum(dead_letters) AS dead_letters, bool_or(pane_timing <> 'EARLY') AS final,
+                   least(60, greatest(1, epoch(now()) - epoch(window_start))) AS seconds
+            FROM {LIVE_METRICS} AS m {rates}
+            WHERE window_start > now() - INTERVAL {LIVE_MINUTES} MINUTE AND {where}
+            GROUP BY window_start ORDER BY window_start""",
+        params,
+    )
+    return [
+        {
+            "minute": r["window_start"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M"),
+            "orders": int(r["orders"]),
+            "revenue_eur": round(float(r["revenue_eur"]), 2),
+            "events_per_second": round(int(r["events"]) / float(r["seconds"]), 2),
+            "dead_letters": int(r["dead_letters"]),
+            "final": bool(r["final"]),
         }
         for r in rows
     ]
@@ -207,31 +262,42 @@ def filter_options(session: ReadSession, tables: frozenset[str]) -> dict[str, An
 
 @dataclass(frozen=True)
 class Section:
-    """One panel: the mart it needs and how to read it."""
+    """One panel: the mart it needs, how to read it, and what to say while the mart is missing.
+
+    ``read`` also gets the tables that exist, for optional joins (product names, rates).
+    """
 
     name: str
     table: str
-    read: Callable[[ReadSession, Filters], Any]
+    read: Callable[[ReadSession, Filters, frozenset[str]], Any]
+    missing: str = ""
 
-
-SECTIONS = (
-    Section("revenue", DAILY_REVENUE, daily_revenue),
-    Section("orders", ORDERS, orders_by_category_status),
-    Section("funnel", DAILY_FUNNEL, funnel),
-    Section("top_products", ORDER_ITEMS, top_products),
-    Section("dead_letters", DEAD_LETTERS_DAILY, dead_letters),
-)
 
 BUILD_MARTS = "build the marts with dbt (the project in dbt/) on this warehouse"
+START_STREAM = "no stream has written live_metrics yet: run `beam-ecommerce stream` (or `demo`)"
+
+LIVE = Section(
+    LIVE_PANEL, LIVE_METRICS, lambda s, f, tables: live_minutes(s, f, EXCHANGE_RATES in tables), START_STREAM
+)
+SECTIONS = (
+    LIVE,
+    Section("revenue", DAILY_REVENUE, lambda s, f, _: daily_revenue(s, f)),
+    Section("orders", ORDERS, lambda s, f, _: orders_by_category_status(s, f)),
+    Section("funnel", DAILY_FUNNEL, lambda s, f, _: funnel(s, f)),
+    Section("top_products", ORDER_ITEMS, lambda s, f, tables: top_products(s, f, named=PRODUCTS in tables)),
+    Section("dead_letters", DEAD_LETTERS_DAILY, lambda s, f, _: dead_letters(s, f)),
+)
+# The marts' panels: the page's status says whether these are built.
+MART_SECTIONS = SECTIONS[1:]
 NO_DATA = f"No data yet: run `beam-ecommerce demo` (or `batch`), then {BUILD_MARTS}."
 
 
 def _read_section(session: ReadSession, section: Section, tables: frozenset[str], filters: Filters) -> dict[str, Any]:
     """One panel's data, or why there is none: the page shows the rest either way."""
     if section.table not in tables:
-        return {"ok": False, "message": f"{section.table} is not built yet: {BUILD_MARTS}."}
+        return {"ok": False, "message": f"{section.table} is not built yet: {section.missing or BUILD_MARTS}."}
     try:
-        return {"ok": True, "data": section.read(session, filters)}
+        return {"ok": True, "data": section.read(session, filters, tables)}
     except QueryError as error:
         return {"ok": False, "message": f"Cannot read {section.table}: {error}"}
 
@@ -276,7 +342,9 @@ def collect(reader: WarehouseReader, filters: Filters) -> dict[str, Any]:
 
     ``status`` is ``ok``, ``partial`` (some marts missing), ``no_data``, or the reason the
     warehouse cannot be read (``missing``, ``busy``, ``error``), with a ``message`` for
-    the page in every case but ``ok``.
+    the page in every case but ``ok``. A missing ``live_metrics`` (no stream yet) is
+    said in its panel only. With ``filters.live_only`` just the live panel is read
+    (status ``ok``), in one short session, for the page's one-second poll.
     """
     payload: dict[str, Any] = {
         "generated_at": datetime.now(UTC).timestamp(),
@@ -287,6 +355,13 @@ def collect(reader: WarehouseReader, filters: Filters) -> dict[str, Any]:
             "category": filters.category,
         },
     }
+    if filters.live_only:
+        try:
+            with reader.session() as session:
+                live = _read_section(session, LIVE, session.tables(), filters)
+        except WarehouseUnavailable as unavailable:
+            return payload | {"status": unavailable.reason, "message": unavailable.message}
+        return payload | {"status": "ok", "message": None, "sections": {LIVE.name: live}}
     try:
         with reader.session() as session:
             tables = session.tables()
@@ -295,8 +370,8 @@ def collect(reader: WarehouseReader, filters: Filters) -> dict[str, Any]:
             options = filter_options(session, tables)
     except WarehouseUnavailable as unavailable:
         return payload | {"status": unavailable.reason, "message": unavailable.message}
-    missing = [s.table for s in SECTIONS if s.table not in tables]
-    broken = [s.table for s in SECTIONS if s.table in tables and not sections[s.name]["ok"]]
+    missing = [s.table for s in MART_SECTIONS if s.table not in tables]
+    broken = [s.table for s in MART_SECTIONS if s.table in tables and not sections[s.name]["ok"]]
     if fresh is None or fresh["events"] == 0:
         status, message = "no_data", NO_DATA
     elif missing or broken:

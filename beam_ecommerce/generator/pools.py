@@ -67,6 +67,20 @@ CATEGORIES: tuple[tuple[str, float, float, float], ...] = (
     ("grocery", 2.0, 30.0, 5.0),
 )
 
+# What each category sells, for product names ("Bright Season Kettle"): picked by product
+# number, so that naming draws nothing from the random generator and the events stay the same.
+CATEGORY_NOUNS: dict[str, tuple[str, ...]] = {
+    "electronics": ("Headphones", "Charger", "Speaker", "Monitor", "Keyboard", "Camera"),
+    "fashion": ("Jacket", "Sneakers", "Scarf", "Dress", "Jeans", "Hat"),
+    "home_kitchen": ("Kettle", "Frying Pan", "Lamp", "Blender", "Mug Set", "Cushion"),
+    "books": ("Novel", "Cookbook", "Atlas", "Field Guide", "Anthology", "Memoir"),
+    "sports_outdoors": ("Tent", "Yoga Mat", "Backpack", "Bike Light", "Water Bottle", "Racket"),
+    "beauty": ("Serum", "Lipstick", "Shampoo", "Face Cream", "Perfume", "Nail Polish"),
+    "toys_games": ("Puzzle", "Board Game", "Robot Kit", "Plush Bear", "Kite", "Card Game"),
+    "garden": ("Hose", "Planter", "Pruner", "Seed Kit", "Bird Feeder", "Watering Can"),
+    "grocery": ("Coffee", "Olive Oil", "Tea", "Honey", "Pasta", "Chocolate"),
+}
+
 SIGNUP_CHANNELS: tuple[tuple[str, float], ...] = (
     ("organic", 30.0),
     ("paid_search", 20.0),
@@ -106,6 +120,7 @@ class Product:
     category: str
     page_url: str
     prices: dict[str, float]
+    name: str = ""
 
 
 class Weighted(Generic[T]):
@@ -201,13 +216,15 @@ def build_pools(seed: int, num_users: int, num_products: int) -> Pools:
         name, low, high, _ = category_pick.pick(rng.random())
         base = math.exp(rng.uniform(math.log(low), math.log(high)))
         product_id = f"p{index:06d}"
-        slug = "-".join(rng.sample(words, 3))
+        slug_words = rng.sample(words, 3)
+        nouns = CATEGORY_NOUNS[name]
         products.append(
             Product(
                 product_id=product_id,
                 category=name,
-                page_url=f"/p/{slug}-{product_id}",
+                page_url=f"/p/{'-'.join(slug_words)}-{product_id}",
                 prices={currency: _charm_price(base * rate) for currency, rate in EXCHANGE_RATES.items()},
+                name=f"{slug_words[0].title()} {slug_words[1].title()} {nouns[index % len(nouns)]}",
             )
         )
     # Popularity follows a Zipf-like law over a shuffled catalogue.

@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
+from beam_ecommerce.generator.catalogue import CATALOGUE_NAME, catalogue_csv
 from beam_ecommerce.generator.codecs import codec_for
 from beam_ecommerce.generator.config import DUPLICATE, JSONL, VALID, GeneratorConfig, Manifest
 from beam_ecommerce.generator.malformations import kinds_for
@@ -105,7 +106,8 @@ def write_files(
     ``output`` is a local directory (created if missing) or a ``gs://bucket/prefix``;
     remote files are written through Beam's ``FileSystems``, streaming. Each data
     file holds at most ``records_per_file`` records, one per line (CSV files start with
-    the header line). ``_manifest.json`` is written last, beside them.
+    the header line). The product catalogue (``_products.csv``) and ``_manifest.json``
+    are written last, beside them.
     """
     if records_per_file < 1:
         raise ValueError(f"records_per_file must be >= 1, got {records_per_file}")
@@ -141,6 +143,8 @@ def write_files(
         format=fmt,
         seed=config.seed,
     )
+    with _create(output, CATALOGUE_NAME) as handle:
+        handle.write(catalogue_csv(config))
     with _create(output, MANIFEST_NAME) as handle:
         handle.write(manifest.to_json().encode())
     return manifest

@@ -1,6 +1,7 @@
-"""The starter dashboard as code: the BigQuery connection, five native-SQL questions, one dashboard.
+"""The starter dashboard as code: the BigQuery connection, six native-SQL questions, one dashboard.
 
-The questions mirror the local dashboard's panels and read the same dbt marts, which
+The questions mirror the local dashboard's panels and read the same dbt marts (the
+live one reads the view ``live_minutes`` over the stream's ``live_metrics``), which
 on BigQuery live in the dataset ``<target dataset>_marts`` (see
 ``dbt/macros/generate_schema_name.sql``). Their SQL is plain enough to run on DuckDB
 too, which is how the tests check it against the marts' columns.
@@ -14,7 +15,9 @@ from typing import Any
 COLLECTION = "beam-ecommerce"
 DATABASE = "beam-ecommerce BigQuery"
 DASHBOARD = "beam-ecommerce: shop overview"
-DASHBOARD_DESCRIPTION = "Revenue, orders, conversion, top products and dead letters from the dbt marts."
+DASHBOARD_DESCRIPTION = (
+    "The stream's last hour live, then revenue, orders, conversion, top products and dead letters from the dbt marts."
+)
 # Metabase lays dashboards out on a 24-column grid.
 GRID_COLUMNS = 24
 
@@ -37,6 +40,20 @@ class Question:
 
 QUESTIONS = (
     Question(
+        name="Live: the last hour per minute",
+        description="From the stream's live_metrics, current at every refresh: orders, revenue (EUR), events/s "
+        "and dead letters per event-time minute.",
+        sql="""SELECT minute_start, orders, revenue_eur, events_per_second, dead_letters
+FROM {marts}.live_minutes
+ORDER BY minute_start""",
+        display="combo",
+        visualization_settings={
+            "graph.dimensions": ["minute_start"],
+            "graph.metrics": ["orders", "revenue_eur", "events_per_second", "dead_letters"],
+        },
+        position=(0, 0, GRID_COLUMNS, 6),
+    ),
+    Question(
         name="Daily net revenue (EUR)",
         description="Net revenue per day, every currency converted to EUR, refunds deducted.",
         sql="""SELECT revenue_date, SUM(net_revenue_eur) AS net_revenue_eur
@@ -45,7 +62,7 @@ GROUP BY revenue_date
 ORDER BY revenue_date""",
         display="line",
         visualization_settings={"graph.dimensions": ["revenue_date"], "graph.metrics": ["net_revenue_eur"]},
-        position=(0, 0, GRID_COLUMNS, 6),
+        position=(6, 0, GRID_COLUMNS, 6),
     ),
     Question(
         name="Orders by category and status",
@@ -60,7 +77,7 @@ ORDER BY product_category, status""",
             "graph.metrics": ["orders"],
             "stackable.stack_type": "stacked",
         },
-        position=(6, 0, 12, 6),
+        position=(12, 0, 12, 6),
     ),
     Question(
         name="Conversion funnel",
@@ -77,20 +94,21 @@ ORDER BY product_category, status""",
 ORDER BY step_order""",
         display="funnel",
         visualization_settings={"funnel.dimension": "step", "funnel.metric": "sessions"},
-        position=(6, 12, 12, 6),
+        position=(12, 12, 12, 6),
     ),
     Question(
         name="Top products",
         description="The ten products with the most units ordered.",
-        sql="""SELECT product_id, ANY_VALUE(product_category) AS product_category,
-  SUM(quantity) AS units, COUNT(DISTINCT order_id) AS orders
-FROM {marts}.fct_order_items
-GROUP BY product_id
-ORDER BY units DESC, product_id
+        sql="""SELECT products.product_name, ANY_VALUE(items.product_category) AS product_category,
+  SUM(items.quantity) AS units, COUNT(DISTINCT items.order_id) AS orders, items.product_id
+FROM {marts}.fct_order_items AS items
+JOIN {marts}.dim_products AS products ON products.product_id = items.product_id
+GROUP BY items.product_id, products.product_name
+ORDER BY units DESC, items.product_id
 LIMIT 10""",
         display="row",
-        visualization_settings={"graph.dimensions": ["product_id"], "graph.metrics": ["units"]},
-        position=(12, 0, 12, 6),
+        visualization_settings={"graph.dimensions": ["product_name"], "graph.metrics": ["units"]},
+        position=(18, 0, 12, 6),
     ),
     Question(
         name="Dead letters by stage and reason",
@@ -105,7 +123,7 @@ ORDER BY dead_letter_date, reason""",
             "graph.metrics": ["dead_letters"],
             "stackable.stack_type": "stacked",
         },
-        position=(12, 12, 12, 6),
+        position=(18, 12, 12, 6),
     ),
 )
 

@@ -13,10 +13,12 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from beam_ecommerce import __version__
 from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport
 from beam_ecommerce.io.pubsub import PublishDeadLetters, ReadEventMessages
+from beam_ecommerce.pipelines.live_metrics_sink import live_metrics_sink
 from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, OptionsError, new_run_id, pii_key
 from beam_ecommerce.pipelines.sinks import warehouse_sink
 from beam_ecommerce.reporting import write_stream_report
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
+from beam_ecommerce.transforms.live_metrics import LiveMetrics
 from beam_ecommerce.transforms.streaming import DeduplicateStream
 
 __all__ = ["OptionsError", "StreamingOptions", "build_pipeline", "run"]
@@ -86,6 +88,9 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
         timedelta(seconds=stream.dedupe_horizon_seconds), stream.dedupe_shards
     )
     sink.write(distinct.rows, processed.dead_letters, distinct.duplicates)
+    lateness = timedelta(seconds=stream.allowed_lateness_seconds)
+    live = (distinct.rows, processed.dead_letters) | "LiveMetrics" >> LiveMetrics(context, lateness)
+    _ = live | "WriteLiveMetrics" >> live_metrics_sink(source)
     if stream.dead_letter_topic:
         _ = processed.dead_letters | "PublishDeadLetters" >> PublishDeadLetters(stream.dead_letter_topic)
     return pipeline, context

@@ -8,12 +8,13 @@ from beam_ecommerce.schemas.contract import (
     json_schema,
     validator,
 )
-from beam_ecommerce.schemas.tables import DEAD_LETTER, RAW_EVENTS, Column, Table
+from beam_ecommerce.schemas.tables import DEAD_LETTER, LIVE_METRICS, RAW_EVENTS, Column, Table
 
 __all__ = [
     "Column",
     "DEAD_LETTER",
     "EventSchema",
+    "LIVE_METRICS",
     "RAW_EVENTS",
     "Table",
     "csv_columns",

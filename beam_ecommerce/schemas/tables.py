@@ -86,6 +86,8 @@ class Table:
     columns: tuple[Column, ...]
     partition_field: str
     cluster_fields: tuple[str, ...] = field(default_factory=tuple)
+    primary_key: tuple[str, ...] = field(default_factory=tuple)
+    """Columns that identify a row, for tables the local warehouse upserts (``live_metrics``)."""
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -105,6 +107,8 @@ class Table:
         cols = ",\n  ".join(
             f'"{c.name}" {c.duckdb_type()}' + (" NOT NULL" if c.mode == "REQUIRED" else "") for c in self.columns
         )
+        if self.primary_key:
+            cols += ",\n  PRIMARY KEY (" + ", ".join(f'"{name}"' for name in self.primary_key) + ")"
         return f'CREATE TABLE IF NOT EXISTS "{self.name}" (\n  {cols}\n)'
 
 
@@ -190,4 +194,50 @@ DEAD_LETTER = Table(
     ),
     partition_field="timestamp",
     cluster_fields=("stage", "error_type"),
+)
+
+LIVE_METRICS = Table(
+    name="live_metrics",
+    description="The stream's figures per event-time minute, product category and currency; one row per "
+    "window and key, upserted by every pane (early, on time, late) of the streaming pipeline's LiveMetrics.",
+    columns=(
+        Column("window_start", "TIMESTAMP", "REQUIRED", "Start of the event-time minute (UTC)."),
+        Column("window_end", "TIMESTAMP", "REQUIRED", "End of the event-time minute (exclusive)."),
+        Column("product_category", "STRING", "REQUIRED", "Category of the event; of an order, its largest line's."),
+        Column("currency", "STRING", "REQUIRED", "Currency of the event, or 'none' (page views, dead letters)."),
+        Column("orders", "INT64", "REQUIRED", "Orders placed (order_placed events)."),
+        Column("gross_revenue", "FLOAT64", "REQUIRED", "Gross value of those orders, in their currency."),
+        Column("items", "INT64", "REQUIRED", "Units in those orders."),
+        Column("events", "INT64", "REQUIRED", "Valid, distinct events of every type."),
+        Column(
+            "events_by_type",
+            "RECORD",
+            "REPEATED",
+            "Events per event type.",
+            (Column("event_type", "STRING", "REQUIRED"), Column("events", "INT64", "REQUIRED")),
+        ),
+        Column("dead_letters", "INT64", "REQUIRED", "Records that failed in this minute (category 'none')."),
+        Column(
+            "dead_letters_by_stage",
+            "RECORD",
+            "REPEATED",
+            "Dead letters per stage: parse, validate, enrich, late, sink.",
+            (Column("stage", "STRING", "REQUIRED"), Column("dead_letters", "INT64", "REQUIRED")),
+        ),
+        Column("pane_timing", "STRING", "REQUIRED", "EARLY, ON_TIME or LATE: which firing wrote the row."),
+        Column("pane_index", "INT64", "REQUIRED", "0 for the window's first firing, then 1, 2, ..."),
+        Column("emitted_at", "TIMESTAMP", "REQUIRED", "Processing time of the firing."),
+        Column(
+            "watermark_lag_seconds",
+            "FLOAT64",
+            "NULLABLE",
+            "emitted_at minus window_end for ON_TIME and LATE panes: how long after the minute ended the "
+            "watermark passed it; NULL for EARLY panes, which fire before it does.",
+        ),
+        _PIPELINE_VERSION,
+        _RUN_ID,
+    ),
+    partition_field="window_start",
+    cluster_fields=("product_category", "currency"),
+    primary_key=("window_start", "product_category", "currency"),
 )

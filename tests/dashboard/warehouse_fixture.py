@@ -35,6 +35,12 @@ CREATE TABLE marts.dm_daily_funnel (
 CREATE TABLE marts.dm_dead_letters_daily (
   dead_letter_date DATE, stage VARCHAR, error_type VARCHAR, dead_letters BIGINT);
 CREATE TABLE marts.dim_users (user_id VARCHAR, country VARCHAR, signup_channel VARCHAR);
+CREATE TABLE marts.dim_products (
+  product_id VARCHAR, product_name VARCHAR, product_category VARCHAR, list_price_eur DOUBLE, is_catalogued BOOLEAN,
+  units_ordered BIGINT, orders BIGINT);
+CREATE TABLE marts.live_minutes (
+  minute_start TIMESTAMPTZ, orders BIGINT, revenue_eur DOUBLE, events BIGINT, events_per_second DOUBLE,
+  dead_letters BIGINT, is_closed INTEGER);
 CREATE TABLE marts.fct_sessions (session_id VARCHAR, user_id VARCHAR, session_date DATE);
 """
 
@@ -72,6 +78,14 @@ ORDER_ITEMS = [
     ("o7", 1, "p-phone", "electronics", 2),
     ("o8", 1, "p-cable", "electronics", 5),
 ]
+# The catalogue's names (dim_products); p-book-3 is not catalogued and keeps its id.
+PRODUCT_NAMES = {
+    "p-book-1": "Quiet Harbor Novel",
+    "p-book-2": "Green Valley Atlas",
+    "p-tv": "Wide Screen Monitor",
+    "p-phone": "Pocket Phone Charger",
+    "p-cable": "USB-C Cable",
+}
 # (date, view, cart, order, payment)
 FUNNEL = [(D1, 100, 40, 10, 9), (D2, 80, 30, 8, 7), (D3, 90, 35, 9, 8)]
 DEAD_LETTERS = [
@@ -160,3 +174,7 @@ def _make_marts(con: duckdb.DuckDBPyConnection) -> None:
         [(d, v, c, o, p, c, v, o, c, p, o) for d, v, c, o, p in FUNNEL],
     )
     con.executemany("INSERT INTO marts.dm_dead_letters_daily VALUES (?, ?, ?, ?)", DEAD_LETTERS)
+    con.executemany(
+        "INSERT INTO marts.dim_products (product_id, product_name, is_catalogued) VALUES (?, ?, true)",
+        list(PRODUCT_NAMES.items()),
+    )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
+from beam_ecommerce.schemas import DEAD_LETTER, LIVE_METRICS, RAW_EVENTS
 from beam_ecommerce.schemas.tables import Table
 from tests.deploy.conftest import REPO, TERRAFORM, resources
 
@@ -46,7 +46,7 @@ def test_providers_and_terraform_are_pinned(terraform) -> None:
     assert settings["required_version"]
 
 
-@pytest.mark.parametrize("table", [RAW_EVENTS, DEAD_LETTER], ids=lambda t: t.name)
+@pytest.mark.parametrize("table", [RAW_EVENTS, DEAD_LETTER, LIVE_METRICS], ids=lambda t: t.name)
 def test_committed_schema_is_what_the_event_contract_produces_now(table: Table) -> None:
     generator = _generator()
     committed = generator.schema_path(table).read_text()
@@ -55,7 +55,7 @@ def test_committed_schema_is_what_the_event_contract_produces_now(table: Table) 
     assert json.loads(committed) == table.bigquery_schema()["fields"]
 
 
-@pytest.mark.parametrize("table", [RAW_EVENTS, DEAD_LETTER], ids=lambda t: t.name)
+@pytest.mark.parametrize("table", [RAW_EVENTS, DEAD_LETTER, LIVE_METRICS], ids=lambda t: t.name)
 def test_terraform_table_is_partitioned_clustered_and_typed_as_the_pipeline_expects(terraform, table: Table) -> None:
     body = resources(terraform, "google_bigquery_table")[table.name]
     assert body["table_id"] == table.name

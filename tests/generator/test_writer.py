@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from beam_ecommerce.generator import MANIFEST_NAME, GeneratorConfig, Manifest, generate_records, write_files
+from beam_ecommerce.generator.catalogue import CATALOGUE_NAME
 from beam_ecommerce.schemas.contract import csv_columns, event_types
 from tests.generator.support import check_event, parse_csv_line, parse_json_line, rejection
 
@@ -62,7 +63,7 @@ def test_files_and_manifest_match(tmp_path, fmt):
     manifest = write_files(CONFIG, str(output), fmt, records_per_file=3_000)
 
     assert manifest.files == [f"events-0000{i}.{fmt}" for i in range(4)]
-    assert sorted(p.name for p in output.iterdir()) == sorted([*manifest.files, MANIFEST_NAME])
+    assert sorted(p.name for p in output.iterdir()) == sorted([*manifest.files, CATALOGUE_NAME, MANIFEST_NAME])
     assert Manifest.from_json((output / MANIFEST_NAME).read_text()) == manifest
     assert [len(_lines(output / name)) - (fmt == "csv") for name in manifest.files] == [3_000, 3_000, 3_000, 1_000]
 
@@ -134,7 +135,7 @@ def test_same_config_same_files(tmp_path):
 def test_no_events_no_data_files(tmp_path):
     manifest = write_files(GeneratorConfig(num_events=0), str(tmp_path))
     assert manifest.files == [] and manifest.records == 0
-    assert [p.name for p in tmp_path.iterdir()] == [MANIFEST_NAME]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CATALOGUE_NAME, MANIFEST_NAME])
 
 
 def test_gcs_paths_go_through_beam_filesystems(monkeypatch):
@@ -156,6 +157,7 @@ def test_gcs_paths_go_through_beam_filesystems(monkeypatch):
     manifest = write_files(GeneratorConfig(num_events=500), "gs://bucket/landing/run-1", records_per_file=200)
     assert sorted(written) == [
         "gs://bucket/landing/run-1/_manifest.json",
+        "gs://bucket/landing/run-1/_products.csv",
         "gs://bucket/landing/run-1/events-00000.jsonl",
         "gs://bucket/landing/run-1/events-00001.jsonl",
         "gs://bucket/landing/run-1/events-00002.jsonl",

@@ -1,0 +1,17 @@
+"""Which sink the stream's ``LiveMetrics`` rows go to: the same choice as the warehouse sink's."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from beam_ecommerce.io.bigquery_live_metrics import WriteLiveMetricsToBigQuery
+from beam_ecommerce.io.duckdb_live_metrics import WriteLiveMetricsToDuckDB
+from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions
+
+
+def live_metrics_sink(options: EventSourceOptions) -> beam.PTransform:
+    """BigQuery's ``live_metrics`` (every pane appended) or the local warehouse's (upserts per bundle)."""
+    if options.sink == BIGQUERY:
+        return WriteLiveMetricsToBigQuery(options.bigquery_dataset)
+    return WriteLiveMetricsToDuckDB(DuckDBWarehouse(options.duckdb_path, options.duckdb_memory_limit))

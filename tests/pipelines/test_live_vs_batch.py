@@ -1,0 +1,104 @@
+"""The speed layer agrees with the batch layer: the stream's live_metrics against the marts after dbt build.
+
+The stream is fed in process by Beam's TestStream (the pipeline's own transforms and
+local sinks, from ``ProcessEvents`` on); the generator's records, malformed ones and
+re-sends included, are stamped as recent events over several minutes, arriving out of
+order, then the watermark passes them all and every window fires on time.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_stream import TestStream
+
+from beam_ecommerce import dbt_project
+from beam_ecommerce.generator import GeneratorConfig
+from beam_ecommerce.generator.publish import live_payload
+from beam_ecommerce.generator.records import generate_events
+from beam_ecommerce.io.duckdb_live_metrics import WriteLiveMetricsToDuckDB
+from beam_ecommerce.io.duckdb_warehouse import DuckDBStreamSink, DuckDBWarehouse
+from beam_ecommerce.live_vs_batch import compare_live_with_marts
+from beam_ecommerce.records import RawRecord
+from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
+from beam_ecommerce.transforms.live_metrics import LiveMetrics
+from beam_ecommerce.transforms.streaming import DeduplicateStream
+
+LATENESS = timedelta(hours=1)
+CONTEXT = RunContext("live-vs-batch", "test")
+
+
+def _messages(now: datetime, minutes: int) -> list[RawRecord]:
+    """The generator's records as published live over the last ``minutes``, then shuffled (out of order)."""
+    count = 600
+    step = timedelta(minutes=minutes) / count
+    sent: OrderedDict[str, bytes] = OrderedDict()
+    records = generate_events(GeneratorConfig(num_events=count, seed=5, num_products=40))
+    messages = [
+        RawRecord(live_payload(record, now - (count - n) * step, sent), f"projects/p/subscriptions/s#{n}")
+        for n, record in enumerate(records)
+    ]
+    random.Random(7).shuffle(messages)
+    return messages
+
+
+def _stream(warehouse: DuckDBWarehouse, staging: str, messages: list[RawRecord]) -> None:
+    stream = TestStream()
+    for start in range(0, len(messages), 100):
+        stream = stream.add_elements(messages[start : start + 100]).advance_processing_time(3)
+    stream = stream.advance_watermark_to_infinity()
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    with TestPipeline(options=options) as pipeline:
+        processed = pipeline | stream | BatchRecords() | ProcessEvents(CONTEXT, "key", LATENESS)
+        distinct = processed.rows | DeduplicateStream(2 * LATENESS)
+        DuckDBStreamSink(warehouse, staging, CONTEXT.run_id).write(
+            distinct.rows, processed.dead_letters, distinct.duplicates
+        )
+        live = (distinct.rows, processed.dead_letters) | LiveMetrics(CONTEXT, LATENESS)
+        _ = live | WriteLiveMetricsToDuckDB(warehouse)
+
+
+@pytest.mark.e2e
+def test_closed_windows_of_the_stream_equal_the_marts_after_dbt_build(tmp_path):
+    path = tmp_path / "ecommerce.duckdb"
+    warehouse = DuckDBWarehouse(str(path))
+    warehouse.prepare()
+    now = datetime.now(UTC)
+    _stream(warehouse, str(tmp_path / "staging"), _messages(now, minutes=5))
+    dbt_project.build(path)
+
+    result = compare_live_with_marts(str(path))
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        ((windows, orders, dead_letters),) = con.execute(
+            "SELECT count(*), sum(orders), sum(dead_letters) FROM live_metrics WHERE pane_timing = 'ON_TIME'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert orders > 0 and dead_letters > 0, "the stream should have carried orders and malformed records"
+    assert (result.compared, result.differing) == (windows, 0)
+    assert str(result) == f"live vs batch: {windows} windows compared, 0 differ"
+
+
+@pytest.mark.e2e
+def test_a_changed_live_figure_is_reported_as_a_difference(tmp_path):
+    """The comparison can fail: one window's orders changed by hand makes exactly one difference."""
+    path = tmp_path / "ecommerce.duckdb"
+    warehouse = DuckDBWarehouse(str(path))
+    warehouse.prepare()
+    _stream(warehouse, str(tmp_path / "staging"), _messages(datetime.now(UTC), minutes=2))
+    dbt_project.build(path)
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("UPDATE live_metrics SET orders = orders + 1 WHERE rowid = (SELECT min(rowid) FROM live_metrics)")
+    finally:
+        con.close()
+    assert compare_live_with_marts(str(path)).differing == 1
