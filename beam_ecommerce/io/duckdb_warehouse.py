@@ -442,7 +442,8 @@ class _LoadEachBundle(beam.DoFn):
                     if time.monotonic() >= deadline:
                         raise WarehouseError(
                             f"the warehouse {self.warehouse.path} stayed locked for over {self.lock_timeout:g} s "
-                            "(another process holds it: dbt, the dashboard?)"
+                            "(another process holds it: dbt, the dashboard?); run the stream again once it is free, "
+                            "or with a longer --warehouse_lock_timeout_seconds"
                         ) from None
         finally:
             for path in staged:

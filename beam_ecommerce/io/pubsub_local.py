@@ -74,11 +74,6 @@ class Deliveries:
         self.pulling = True
         self.failure: str | None = None
 
-    @property
-    def in_flight(self) -> int:
-        with self._lock:
-            return sum(len(ack_ids) for ack_ids in self._in_flight.values())
-
     def _subscriber(self):
         if self._client is None:
             from google.cloud import pubsub_v1
@@ -108,10 +103,13 @@ class Deliveries:
                     if not pending:
                         del self._in_flight[message_id]
             self._lock.notify_all()
-        for chunk in _chunks(ack_ids):
-            self._subscriber().acknowledge(subscription=self._subscription, ack_ids=chunk)
-        with self._lock:
-            self.acknowledged += len(ack_ids)
+        try:
+            for chunk in _chunks(ack_ids):
+                self._subscriber().acknowledge(subscription=self._subscription, ack_ids=chunk)
+                with self._lock:
+                    self.acknowledged += len(chunk)
+        except Exception as error:  # noqa: BLE001 - committed already: a redelivery is absorbed as a duplicate
+            _LOGGER.warning("could not acknowledge %d committed messages: %s", len(ack_ids), error)
 
     def fail(self, reason: str) -> None:
         """A sink could not commit: stop pulling; what is in flight stays unacknowledged."""

@@ -79,7 +79,7 @@ def _runs_locally(options: PipelineOptions) -> bool:
     return options.view_as(StandardOptions).runner in _LOCAL_RUNNERS
 
 
-def acknowledges_after_commit(options: PipelineOptions) -> bool:
+def _acknowledges_after_commit(options: PipelineOptions) -> bool:
     """Whether the stream reads with ``ReadAfterCommit``: on the local runner, into the DuckDB file.
 
     Its sink then acknowledges each message once committed. On Dataflow, Beam's own
@@ -100,7 +100,7 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
     source.run_id = source.run_id or new_run_id()
     context = RunContext(source.run_id, __version__)
     sink = warehouse_sink(source, context, streaming=True, lock_timeout=stream.warehouse_lock_timeout_seconds)
-    if acknowledges_after_commit(options):
+    if _acknowledges_after_commit(options):
         # The streaming runner ReadAfterCommit is written for; DirectRunner would first try Prism.
         pipeline, deliveries_key = beam.Pipeline(runner=BundleBasedDirectRunner(), options=options), context.run_id
     else:
@@ -150,7 +150,7 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
     if not _runs_locally(options):
         return None
     stop = stop or threading.Event()
-    if not acknowledges_after_commit(options):  # BigQuery: Beam's reader, which acknowledged on pull
+    if not _acknowledges_after_commit(options):  # BigQuery: Beam's reader, which acknowledged on pull
         _wait_for_stop(stop, duration)
         time.sleep(_QUIET_SECONDS)
         result.cancel()
@@ -165,7 +165,7 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
         raise WarehouseError(
             f"{ledger.failure}: the stream stopped; the {ledger.released} messages it pulled but could not load are "
             f"not acknowledged and will be redelivered ({ledger.pulled} pulled, {ledger.acknowledged} loaded and "
-            "acknowledged); run it again once the warehouse is free, or raise --warehouse_lock_timeout_seconds"
+            "acknowledged)"
         )
     source, stream = options.view_as(EventSourceOptions), options.view_as(StreamingOptions)
     warehouse = DuckDBWarehouse(source.duckdb_path)
