@@ -411,7 +411,7 @@ class _LoadEachBundle(beam.DoFn):
             return  # the run is stopping without acknowledging: these are released for redelivery
         try:
             report = self._load()
-        except Exception as error:  # noqa: BLE001 - whatever stops a commit stops the run, unacknowledged
+        except Exception as error:  # whatever stops a commit stops the run, unacknowledged
             if ledger is None:
                 raise
             ledger.fail(" ".join(str(error).split()))

@@ -108,7 +108,7 @@ class Deliveries:
                 self._subscriber().acknowledge(subscription=self._subscription, ack_ids=chunk)
                 with self._lock:
                     self.acknowledged += len(chunk)
-        except Exception as error:  # noqa: BLE001 - committed already: a redelivery is absorbed as a duplicate
+        except Exception as error:  # committed already: a redelivery is absorbed as a duplicate
             _LOGGER.warning("could not acknowledge %d committed messages: %s", len(ack_ids), error)
 
     def fail(self, reason: str) -> None:
@@ -127,18 +127,22 @@ class Deliveries:
         with self._lock:
             return self._lock.wait_for(lambda: not self._in_flight or self.failure, timeout)
 
-    def release(self) -> int:
-        """Hands every delivery still in flight back to Pub/Sub for redelivery; returns how many."""
+    def release(self) -> None:
+        """Hands every delivery still in flight back to Pub/Sub for redelivery, and stops renewing leases."""
         self._closed.set()
         with self._lock:
             ack_ids = [ack_id for pending in self._in_flight.values() for ack_id in pending]
             self._in_flight.clear()
             self.released += len(ack_ids)
-        for chunk in _chunks(ack_ids):
-            self._subscriber().modify_ack_deadline(
-                subscription=self._subscription, ack_ids=chunk, ack_deadline_seconds=0
+        try:
+            for chunk in _chunks(ack_ids):
+                self._subscriber().modify_ack_deadline(
+                    subscription=self._subscription, ack_ids=chunk, ack_deadline_seconds=0
+                )
+        except Exception as error:  # unacknowledged all the same: they come back when their lease ends
+            _LOGGER.warning(
+                "could not release %d messages; redelivered within %d s: %s", len(ack_ids), _LEASE_SECONDS, error
             )
-        return len(ack_ids)
 
     def _renew_leases(self) -> None:
         while not self._closed.wait(_LEASE_RENEWAL_SECONDS):
@@ -149,7 +153,7 @@ class Deliveries:
                     self._subscriber().modify_ack_deadline(
                         subscription=self._subscription, ack_ids=chunk, ack_deadline_seconds=_LEASE_SECONDS
                     )
-            except Exception as error:  # noqa: BLE001 - a lapsed lease means a redelivery, absorbed as a duplicate
+            except Exception as error:  # a lapsed lease means a redelivery, absorbed as a duplicate
                 _LOGGER.warning("could not renew the leases of %d messages in flight: %s", len(ack_ids), error)
 
 
