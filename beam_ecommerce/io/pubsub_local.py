@@ -186,7 +186,10 @@ class ReadAfterCommit(_DirectReadFromPubSub):
 
     Yields ``PubsubMessage`` with attributes, timestamped with their publish time, as
     ``ReadFromPubSub(with_attributes=True)`` does; ``deliveries_key`` names the run's
-    ``Deliveries``. A primitive of Beam's BundleBasedDirectRunner only.
+    ``Deliveries``. A primitive of Beam's BundleBasedDirectRunner only. Given a topic, it
+    reads through a temporary subscription, as Beam's reader does: what it releases at
+    stop goes with that subscription (as does what is published while no stream runs);
+    read a subscription to keep them.
     """
 
     def __init__(self, deliveries_key: str, subscription: str | None = None, topic: str | None = None) -> None:
