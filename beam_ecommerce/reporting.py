@@ -116,8 +116,10 @@ def write_run_report(report: RunReport, directory: str) -> str:
 def write_stream_report(argv: list[str], run_id: str, started_at: datetime) -> str:
     """Writes the report of a finished local stream run (the options ``argv``); returns its path.
 
-    A local stream's Beam metrics end with it, so its books in the warehouse
-    (``pipeline_runs``) and the dead letters it stored are the record of what it did.
+    A local stream's Beam metrics end with it, so its books in the warehouse are the
+    record of what it did: ``records_in`` is its reader's count (messages pulled, less
+    those released unloaded for redelivery at its stop, ``stream_deliveries``), the rest
+    what its sink committed (``pipeline_runs``) and the dead letters it stored.
     """
     from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
     from beam_ecommerce.pipelines.streaming import StreamingOptions
@@ -126,6 +128,7 @@ def write_stream_report(argv: list[str], run_id: str, started_at: datetime) -> s
     source, stream = options.view_as(EventSourceOptions), options.view_as(StreamingOptions)
     warehouse = DuckDBWarehouse(source.duckdb_path)
     landed = warehouse.run_totals(run_id)
+    pulled, released = warehouse.delivery_totals(run_id)
     con = warehouse.connect()
     try:
         by_reason = con.execute(
@@ -135,10 +138,11 @@ def write_stream_report(argv: list[str], run_id: str, started_at: datetime) -> s
     finally:
         con.close()
     summary = RunSummary(
-        run_id, landed.accounted, landed.rows_loaded, landed.dead_letters, landed.duplicates, dict(by_reason)
+        run_id, pulled - released, landed.rows_loaded, landed.dead_letters, landed.duplicates, dict(by_reason)
     )
     inputs = [stream.input_subscription or stream.input_topic]
-    return write_run_report(run_report(summary, STREAM, __version__, inputs, started_at), reports_dir(source))
+    details = {"pulled": pulled, "released_for_redelivery": released}
+    return write_run_report(run_report(summary, STREAM, __version__, inputs, started_at, details), reports_dir(source))
 
 
 def read_run_report(path: str) -> dict[str, Any]:

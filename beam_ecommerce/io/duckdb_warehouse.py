@@ -31,6 +31,8 @@ from apache_beam.io.filesystems import FileSystems
 from beam_ecommerce import metrics
 from beam_ecommerce.io.dead_letter_files import WriteDeadLetterFiles, dead_letter_prefix
 from beam_ecommerce.io.files import DEFAULT_MAX_RECORD_BYTES
+from beam_ecommerce.io.pubsub import message_id_of
+from beam_ecommerce.io.pubsub_local import registered_deliveries
 from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.records import Row
 from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
@@ -57,6 +59,14 @@ CREATE TABLE IF NOT EXISTS pipeline_runs (
   duplicates BIGINT NOT NULL,
   dead_letters BIGINT NOT NULL,
   dead_letters_loaded BIGINT NOT NULL
+)"""
+
+_STREAM_DELIVERIES_DDL = """
+CREATE TABLE IF NOT EXISTS stream_deliveries (
+  run_id VARCHAR NOT NULL,
+  recorded_at TIMESTAMPTZ NOT NULL,
+  pulled BIGINT NOT NULL,
+  released BIGINT NOT NULL
 )"""
 
 
@@ -286,6 +296,34 @@ class DuckDBWarehouse:
             con.close()
         return LoadReport(run_id, *(int(value) for value in totals))
 
+    def record_deliveries(self, run_id: str, pulled: int, released: int, wait_for_lock: float = 0.0) -> None:
+        """Books a stopped stream's source count: messages it pulled, and those it released unloaded at its stop.
+
+        The stream's sink books what it loaded (``pipeline_runs``); this count comes from
+        the reader, so that the report's ``lost`` compares two independent counts.
+        """
+        con = self.connect(wait_for_lock=wait_for_lock)
+        try:
+            con.execute(_STREAM_DELIVERIES_DDL)
+            con.execute(
+                "INSERT INTO stream_deliveries VALUES (?, ?, ?, ?)", [run_id, datetime.now(UTC), pulled, released]
+            )
+        finally:
+            con.close()
+
+    def delivery_totals(self, run_id: str) -> tuple[int, int]:
+        """(pulled, released) as ``record_deliveries`` booked them for a stream run; (0, 0) if never."""
+        con = self.connect()
+        try:
+            con.execute(_STREAM_DELIVERIES_DDL)
+            pulled, released = con.execute(
+                "SELECT coalesce(sum(pulled), 0), coalesce(sum(released), 0) FROM stream_deliveries WHERE run_id = ?",
+                [run_id],
+            ).fetchone()
+        finally:
+            con.close()
+        return int(pulled), int(released)
+
     def accounted_so_far(self, run_id: str) -> int:
         """Records a running run has accounted for so far; -1 while another process holds the file."""
         try:
@@ -479,18 +517,25 @@ class DuckDBSink(WarehouseSink):
         return report, books
 
 
-# How the stream's dedupe hands the sink a re-send it absorbed: only its count is loaded.
+# How the stream's dedupe hands the sink a re-send it absorbed: only its count is loaded (and its source acknowledged).
 _ABSORBED = "absorbed"
 
 
 class _LoadEachBundle(beam.DoFn):
-    """Loads what one bundle of the stream carries, in one transaction, when the bundle ends.
+    """Loads what one bundle of the stream carries, in one transaction, when the bundle ends; then
+    acknowledges the bundle's messages, when the run reads them with ``ReadAfterCommit``.
 
     A bundle is the unit Beam commits, so nothing waits for a timer: on the local runner
     a buffer of its own (``GroupIntoBatches``) held the last rows of a quiet stream for
     half a minute. Rows and dead letters come untagged (a dead letter has a
     ``dead_letter_id``): the local runner runs every step for every bundle, empty or
     not, so each step saved on this path is throughput.
+
+    While another process holds the warehouse, the load waits up to the warehouse's
+    ``lock_timeout_seconds`` (``--warehouse_lock_timeout_seconds``). A load that cannot commit, for
+    that or any other reason, fails the run (``Deliveries.fail``): the stream stops, and
+    its messages are not acknowledged but released for redelivery. Without a ledger
+    (Beam's own reader, which has acknowledged them already), the error is raised.
     """
 
     def __init__(self, warehouse: DuckDBWarehouse, run_id: str, staging_dir: str) -> None:
@@ -502,18 +547,39 @@ class _LoadEachBundle(beam.DoFn):
         self._rows: list[Row] = []
         self._dead_letters: list[Row] = []
         self._absorbed = 0
+        self._sources: list[str] = []
 
     def process(self, item: Row | tuple[str, str]) -> None:
         if isinstance(item, tuple):
             self._absorbed += 1
-        elif "dead_letter_id" in item:
+            self._sources.append(item[1])
+            return
+        self._sources.append(item["source"])
+        if "dead_letter_id" in item:
             self._dead_letters.append(item)
         else:
             self._rows.append(item)
 
     def finish_bundle(self) -> None:
-        if not (self._rows or self._dead_letters or self._absorbed):
+        if not self._sources:
             return
+        ledger = registered_deliveries(self.run_id)
+        if ledger is not None and ledger.failure:
+            return  # the run is stopping without acknowledging: these are released for redelivery
+        try:
+            report = self._load()
+        except Exception as error:  # whatever stops a commit stops the run, unacknowledged
+            if ledger is None:
+                raise
+            ledger.fail(" ".join(str(error).split()))
+            return
+        metrics.counter(metrics.ROWS_LOADED).inc(report.rows_loaded)
+        metrics.counter(metrics.DUPLICATES).inc(report.duplicates)
+        if ledger is not None:
+            ledger.committed(message_id_of(source) for source in self._sources)
+        self.start_bundle()
+
+    def _load(self) -> LoadReport:
         os.makedirs(self.staging_dir, exist_ok=True)
         name = f"{self.staging_dir}/bundle-{uuid.uuid4().hex}"
         staged = {f"{name}-rows.jsonl": self._rows, f"{name}-dead-letters.jsonl": self._dead_letters}
@@ -522,14 +588,24 @@ class _LoadEachBundle(beam.DoFn):
                 if items:  # an empty file is skipped by the load
                     out.write(rows_to_jsonl(items) + b"\n")
         row_file, dead_letter_file = staged
+        lock_timeout = self.warehouse.lock_timeout_seconds
+        deadline = time.monotonic() + lock_timeout
         try:
-            report = self.warehouse.load(self.run_id, [row_file], [dead_letter_file], self._absorbed)
+            while True:
+                try:
+                    return self.warehouse.load(self.run_id, [row_file], [dead_letter_file], self._absorbed)
+                except WarehouseError as error:
+                    if "lock" not in str(error).lower():
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise WarehouseError(
+                            f"the warehouse {self.warehouse.path} stayed locked for over {lock_timeout:g} s "
+                            "(another process holds it: dbt, the dashboard?); run the stream again once it is free, "
+                            "or with a longer --warehouse_lock_timeout_seconds"
+                        ) from None
         finally:
             for path in staged:
                 os.remove(path)
-        metrics.counter(metrics.ROWS_LOADED).inc(report.rows_loaded)
-        metrics.counter(metrics.DUPLICATES).inc(report.duplicates)
-        self.start_bundle()
 
 
 class DuckDBStreamSink(WarehouseSink):
@@ -540,8 +616,8 @@ class DuckDBStreamSink(WarehouseSink):
 
     DuckDB lets one process write a file. The stream's loads all run in the pipeline's
     process and hold the file only while they load, so other processes (dbt, the
-    dashboard) can read between loads; the loads' anti join on ``event_id`` keeps a
-    redelivered message from landing twice.
+    dashboard) can read between loads; a load waits up to the warehouse's lock timeout for
+    them. The loads' anti join on ``event_id`` keeps a redelivered message from landing twice.
     """
 
     def __init__(self, warehouse: DuckDBWarehouse, staging_dir: str, run_id: str) -> None:
@@ -552,10 +628,7 @@ class DuckDBStreamSink(WarehouseSink):
     def write(self, rows, dead_letters, duplicates=None):
         parts = [rows, dead_letters]
         if duplicates is not None:
-            parts.append(duplicates | "MarkAbsorbed" >> beam.Map(lambda row: (_ABSORBED, row["event_id"])))
+            parts.append(duplicates | "MarkAbsorbed" >> beam.Map(lambda row: (_ABSORBED, row["source"])))
         staging_dir = f"{self.staging_dir}/run_id={self.run_id}"
-        return (
-            tuple(parts)
-            | "Merge" >> beam.Flatten()
-            | "LoadEachBundle" >> beam.ParDo(_LoadEachBundle(self.warehouse, self.run_id, staging_dir))
-        )
+        load = _LoadEachBundle(self.warehouse, self.run_id, staging_dir)
+        return tuple(parts) | "Merge" >> beam.Flatten() | "LoadEachBundle" >> beam.ParDo(load)

@@ -15,23 +15,39 @@ def message_to_record(message: PubsubMessage, origin: str) -> RawRecord:
     return RawRecord(message.data or b"", f"{origin}#{message.message_id}", attributes=attributes)
 
 
-class ReadEventMessages(beam.PTransform):
-    """A Pub/Sub subscription (or topic) -> a PCollection of ``RawRecord``, one per message."""
+def message_id_of(source: str) -> str:
+    """The message id in a record's ``source`` made by ``message_to_record``."""
+    return source.rpartition("#")[2]
 
-    def __init__(self, subscription: str | None = None, topic: str | None = None) -> None:
+
+class ReadEventMessages(beam.PTransform):
+    """A Pub/Sub subscription (or topic) -> a PCollection of ``RawRecord``, one per message.
+
+    With ``deliveries_key`` (the local runner only), messages are read with
+    ``ReadAfterCommit`` and acknowledged by the sink once committed, through the run's
+    ``Deliveries`` of that key; without, with Beam's ``ReadFromPubSub``, which on Dataflow
+    acknowledges a message once the bundle that read it is durably committed.
+    """
+
+    def __init__(
+        self, subscription: str | None = None, topic: str | None = None, deliveries_key: str | None = None
+    ) -> None:
         super().__init__()
         if bool(subscription) == bool(topic):
             raise ValueError("give exactly one of a subscription or a topic")
         self.subscription = subscription
         self.topic = topic
+        self.deliveries_key = deliveries_key
 
     def expand(self, pbegin):
         origin = self.subscription or self.topic
-        return (
-            pbegin
-            | "ReadFromPubSub" >> ReadFromPubSub(subscription=self.subscription, topic=self.topic, with_attributes=True)
-            | "ToRawRecords" >> beam.Map(message_to_record, origin)
-        )
+        if self.deliveries_key:
+            from beam_ecommerce.io.pubsub_local import ReadAfterCommit  # Beam's local runner, imported only for it
+
+            read = ReadAfterCommit(self.deliveries_key, subscription=self.subscription, topic=self.topic)
+        else:
+            read = ReadFromPubSub(subscription=self.subscription, topic=self.topic, with_attributes=True)
+        return pbegin | "ReadFromPubSub" >> read | "ToRawRecords" >> beam.Map(message_to_record, origin)
 
 
 # Pub/Sub caps an attribute value at 1024 bytes.

@@ -61,7 +61,8 @@ class EventSourceOptions(PipelineOptions):
             help="How long a run waits for another process (dbt, the dashboard, another run) to let go of the "
             "DuckDB file, at start and at its load (sink=duckdb; default %(default)g s). Readers stand aside "
             "while a run waits; a batch whose load still cannot get the file keeps its staged work for "
-            "--resume.",
+            "--resume; a stream stops with an error and leaves what it could not load unacknowledged, for "
+            "Pub/Sub to redeliver.",
         )
         parser.add_argument(
             "--staging_dir",

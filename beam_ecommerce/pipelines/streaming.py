@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 
 from beam_ecommerce import __version__
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport
+from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport, WarehouseError
 from beam_ecommerce.io.pubsub import PublishDeadLetters, ReadEventMessages
+from beam_ecommerce.io.pubsub_local import Deliveries, deliveries, forget_deliveries
 from beam_ecommerce.pipelines.live_metrics_sink import live_metrics_sink
 from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, OptionsError, new_run_id, pii_key
 from beam_ecommerce.pipelines.sinks import warehouse_sink
@@ -23,9 +25,13 @@ from beam_ecommerce.transforms.streaming import DeduplicateStream
 
 __all__ = ["OptionsError", "StreamingOptions", "build_pipeline", "run"]
 
-# A stopped local stream is cancelled once its books have been still this long, or at the limit.
-_QUIET_SECONDS = 1.5
+# A stopped local stream is cancelled once what it pulled is committed, or at this limit.
 _DRAIN_LIMIT_SECONDS = 10.0
+# Without a ledger to watch (BigQuery), a stopped local stream gets this long to finish its bundles.
+_QUIET_SECONDS = 1.5
+# How often a running local stream checks whether it must stop.
+_STOP_CHECK_SECONDS = 0.25
+_LOCAL_RUNNERS = (None, "DirectRunner", "BundleBasedDirectRunner")
 
 
 class StreamingOptions(PipelineOptions):
@@ -63,6 +69,19 @@ class StreamingOptions(PipelineOptions):
         )
 
 
+def _runs_locally(options: PipelineOptions) -> bool:
+    return options.view_as(StandardOptions).runner in _LOCAL_RUNNERS
+
+
+def _acknowledges_after_commit(options: PipelineOptions) -> bool:
+    """Whether the stream reads with ``ReadAfterCommit``: on the local runner, into the DuckDB file.
+
+    Its sink then acknowledges each message once committed. On Dataflow, Beam's own
+    Pub/Sub source acknowledges after the bundle's durable commit.
+    """
+    return _runs_locally(options) and options.view_as(EventSourceOptions).sink != BIGQUERY
+
+
 def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]:
     """The streaming pipeline for ``options``, not yet run, and the run it will be."""
     source = options.view_as(EventSourceOptions)
@@ -75,12 +94,13 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
     source.run_id = source.run_id or new_run_id()
     context = RunContext(source.run_id, __version__)
     sink = warehouse_sink(source, context, streaming=True)
-    pipeline = beam.Pipeline(options=options)
-    batches = (
-        pipeline
-        | "ReadEventMessages" >> ReadEventMessages(stream.input_subscription, stream.input_topic)
-        | "Batch" >> BatchRecords(source.batch_size)
-    )
+    if _acknowledges_after_commit(options):
+        # The streaming runner ReadAfterCommit is written for; DirectRunner would first try Prism.
+        pipeline, deliveries_key = beam.Pipeline(runner=BundleBasedDirectRunner(), options=options), context.run_id
+    else:
+        pipeline, deliveries_key = beam.Pipeline(options=options), None
+    messages = ReadEventMessages(stream.input_subscription, stream.input_topic, deliveries_key)
+    batches = pipeline | "ReadEventMessages" >> messages | "Batch" >> BatchRecords(source.batch_size)
     processed = batches | "ProcessEvents" >> ProcessEvents(
         context, pii_key(source), timedelta(seconds=stream.allowed_lateness_seconds)
     )
@@ -109,46 +129,67 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
 
     Returns what the run landed in the local warehouse, read back from its books (Beam's
     local streaming runner does not report final metrics after a cancel), and writes the
-    run's report; ``None`` when the job runs remotely (Dataflow keeps it running) or
-    writes to BigQuery.
+    run's report; ``None`` when the job runs remotely (Dataflow keeps it running; drain
+    it with ``gcloud dataflow jobs drain``) or writes to BigQuery.
 
-    Draining waits until the run's books in the warehouse stop moving (the bundles in
-    flight have loaded) before cancelling. Beam's local Pub/Sub reader acknowledges
-    messages as it pulls them, so a message pulled while a publisher is still sending at
-    the drain limit can be lost locally; on Dataflow, drain the job (``gcloud dataflow
-    jobs drain``), which finishes all in-flight work.
+    Locally, messages are acknowledged only once committed (``ReadAfterCommit``). To stop,
+    the stream stops pulling, waits until what it pulled is committed (at most
+    ``_DRAIN_LIMIT_SECONDS``), cancels the pipeline and releases whatever is still in
+    flight for redelivery; it books what its reader pulled and released beside what its
+    sink loaded. A load that could not commit (the warehouse locked beyond
+    ``--warehouse_lock_timeout_seconds``) stops the stream the same way and raises
+    ``WarehouseError``: nothing it did not load is acknowledged.
     """
     started_at = datetime.now(UTC)
     options = PipelineOptions(argv)
     pipeline, context = build_pipeline(options)
     result = pipeline.run()
-    if options.view_as(StandardOptions).runner not in (None, "DirectRunner", "BundleBasedDirectRunner"):
+    if not _runs_locally(options):
         return None
     stop = stop or threading.Event()
-    try:
-        stop.wait(duration)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        source = options.view_as(EventSourceOptions)
-        warehouse = None if source.sink == BIGQUERY else DuckDBWarehouse(source.duckdb_path)
-        _drain(warehouse, context.run_id)
+    if not _acknowledges_after_commit(options):  # BigQuery: Beam's reader, which acknowledged on pull
+        _wait_for_stop(stop, duration)
+        time.sleep(_QUIET_SECONDS)
         result.cancel()
-    if warehouse is None:
         return None
+    ledger = deliveries(context.run_id)
+    try:
+        _wait_for_stop(stop, duration, ledger)
+    finally:
+        _stop_and_release(ledger, result)
+        forget_deliveries(context.run_id)
+    if ledger.failure:
+        raise WarehouseError(
+            f"{ledger.failure}: the stream stopped; the {ledger.released} messages it pulled but could not load are "
+            f"not acknowledged and will be redelivered ({ledger.pulled} pulled, {ledger.acknowledged} loaded and "
+            "acknowledged)"
+        )
+    source = options.view_as(EventSourceOptions)
+    warehouse = DuckDBWarehouse(source.duckdb_path)
+    warehouse.record_deliveries(
+        context.run_id, ledger.pulled, ledger.released, wait_for_lock=source.warehouse_lock_timeout_seconds
+    )
     return StreamRun(warehouse.run_totals(context.run_id), write_stream_report(argv, context.run_id, started_at))
 
 
-def _drain(warehouse: DuckDBWarehouse | None, run_id: str) -> None:
-    """Waits until what the run has landed stops growing, for at most the drain limit."""
-    if warehouse is None:  # BigQuery keeps no books here to watch
-        time.sleep(_QUIET_SECONDS)
+def _wait_for_stop(stop: threading.Event, duration: float | None, ledger: Deliveries | None = None) -> None:
+    """Returns once ``stop`` is set, ``duration`` seconds have passed, Ctrl-C is pressed or the ledger failed."""
+    deadline = None if duration is None else time.monotonic() + duration
+    try:
+        while not stop.wait(_STOP_CHECK_SECONDS):
+            if (ledger is not None and ledger.failure) or (deadline is not None and time.monotonic() >= deadline):
+                return
+    except KeyboardInterrupt:
         return
 
-    deadline = time.monotonic() + _DRAIN_LIMIT_SECONDS
-    last, still_since = warehouse.accounted_so_far(run_id), time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - still_since < _QUIET_SECONDS:
-        time.sleep(0.25)
-        current = warehouse.accounted_so_far(run_id)
-        if current != last or current < 0:  # a busy file is not a quiet one
-            last, still_since = current, time.monotonic()
+
+def _stop_and_release(ledger: Deliveries, result: beam.runners.runner.PipelineResult) -> None:
+    """Stops pulling, lets what is in flight commit, cancels the run, releases the rest for redelivery.
+
+    The local runner's cancel waits for the step it is running, so no load commits after
+    the release: a released message is one that was not loaded.
+    """
+    ledger.stop_pulling()
+    ledger.wait_until_committed(_DRAIN_LIMIT_SECONDS)
+    result.cancel()
+    ledger.release()

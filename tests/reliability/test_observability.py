@@ -114,7 +114,7 @@ def test_no_clear_email_or_ip_address_past_the_core(run):
 
 
 def test_a_stream_run_report_comes_from_the_warehouse_books_and_counts_late_events(tmp_path):
-    """A local stream's metrics end with it: its report is read from what it loaded."""
+    """A local stream's metrics end with it: its report comes from its books (its reader's count, its loads)."""
     warehouse = DuckDBWarehouse(str(tmp_path / "wh" / "w.duckdb"))
     context = RunContext("stream-run", "test")
     reasons = [("late", "beyond_allowed_lateness"), ("late", "beyond_allowed_lateness"), ("parse", "invalid_json")]
@@ -127,6 +127,7 @@ def test_a_stream_run_report_comes_from_the_warehouse_books_and_counts_late_even
         + b"\n"
     )
     warehouse.load(context.run_id, [], [str(staged)], absorbed_before=4)
+    warehouse.record_deliveries(context.run_id, pulled=7, released=0)  # what the stream's reader counted
     started_at = datetime.now(UTC)
     argv = ["--input_subscription=projects/p/subscriptions/s", f"--duckdb_path={warehouse.path}"]
 
