@@ -3,6 +3,7 @@
 import argparse
 import fnmatch
 import json
+import shlex
 import subprocess
 import sys
 from datetime import UTC, date, datetime
@@ -330,3 +331,34 @@ def test_the_image_command_with_a_project_publishes_every_record_to_the_platform
             received += len(response.received_messages)
             subscriber.acknowledge(subscription=subscription, ack_ids=[m.ack_id for m in response.received_messages])
     assert received == 300
+
+
+SEED_IMAGE_COMMANDS = [
+    "docker run --rm -e GOOGLE_CLOUD_PROJECT=P ecommerce-generator --num-events 1000",
+    "docker run --rm ecommerce-generator --gcs-upload --gcs-bucket B --num-events 5000",
+]
+
+
+def _command_destination(words: list[str], environ: dict[str, str]):
+    args = build_parser("generate").parse_args(["generate", "--date", DAY.isoformat(), *words])
+    return generate_destination(args, environ), args.num_events
+
+
+def test_readme_shows_the_seeds_image_commands_each_with_its_command_line_equivalent():
+    """Each `docker run` line of the README is followed by a `beam-ecommerce generate` line doing the same."""
+    lines = (Path(__file__).resolve().parents[1] / "README.md").read_text().splitlines()
+    docker = [i for i, line in enumerate(lines) if line.startswith("docker run --rm")]
+    assert [lines[i] for i in docker] == SEED_IMAGE_COMMANDS
+    for i in docker:
+        image_words = shlex.split(lines[i])[3:]
+        image_env = {}
+        while image_words[0] == "-e":
+            name, _, value = image_words[1].partition("=")
+            image_env[name] = value
+            image_words = image_words[2:]
+        assert image_words.pop(0) == "ecommerce-generator"
+        local_words = shlex.split(lines[i + 1])
+        local_env = dict(word.split("=", 1) for word in local_words if "=" in word and not word.startswith("-"))
+        local_words = [word for word in local_words if word.startswith("-") or "=" not in word]
+        assert local_words[:2] == ["beam-ecommerce", "generate"]
+        assert _command_destination(image_words, image_env) == _command_destination(local_words[2:], local_env)
