@@ -6,6 +6,7 @@ import json
 import shlex
 import subprocess
 import sys
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -362,3 +363,73 @@ def test_readme_shows_the_seeds_image_commands_each_with_its_command_line_equiva
         local_words = [word for word in local_words if word.startswith("-") or "=" not in word]
         assert local_words[:2] == ["beam-ecommerce", "generate"]
         assert _command_destination(image_words, image_env) == _command_destination(local_words[2:], local_env)
+
+
+@pytest.fixture
+def gcs_emulator(monkeypatch):
+    """gcp-storage-emulator (PyPI), in memory, in its own process group; yields its URL."""
+    import os
+    import signal
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    emulator = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gcp-storage-emulator"),
+            "start",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--in-memory",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # up to 60 s for the emulator to answer
+            try:
+                urllib.request.urlopen(f"{url}/storage/v1/b?project=p", timeout=1)
+                break
+            except OSError:
+                if emulator.poll() is not None:
+                    pytest.fail("gcp-storage-emulator exited at start")
+                time.sleep(0.1)
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+        yield url
+    finally:
+        os.killpg(emulator.pid, signal.SIGTERM)
+        emulator.wait(timeout=30)
+
+
+@pytest.mark.e2e
+def test_the_image_upload_command_writes_csv_files_where_the_dag_reads_the_day(gcs_emulator, monkeypatch, capsys):
+    """`docker run ... --gcs-upload --gcs-bucket B --num-events 500`, against a local GCS stand-in (no real bucket)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    client = storage.Client(project="p", credentials=AnonymousCredentials())
+    client.create_bucket("shop-landing")
+    argv = [
+        "generate",
+        "-q",
+        "--gcs-upload",
+        "--gcs-bucket",
+        "shop-landing",
+        "--num-events",
+        "500",
+        "--date",
+        "2026-11-28",
+    ]
+    assert main(argv) == 0
+    names = sorted(blob.name for blob in client.list_blobs("shop-landing"))
+    assert names == ["landing/dt=2026-11-28/_manifest.json", "landing/dt=2026-11-28/events-00000.csv"]
+    manifest = json.loads(client.bucket("shop-landing").blob(names[0]).download_as_bytes())
+    assert manifest["records"] == 500
+    header = client.bucket("shop-landing").blob(names[1]).download_as_bytes().split(b"\n", 1)[0]
+    assert b"event_id" in header
+    assert "wrote 500 records" in capsys.readouterr().out
