@@ -6,11 +6,30 @@ BIN := $(VENV)/bin
 AIRFLOW_VENV ?= .venv-airflow
 TOOLS_VENV ?= .venv-tools
 
-.PHONY: demo test test-fast test-airflow lint lock airflow-lock tools-lock flex-templates terraform-schemas clean
+# The lock for a Python version: requirements/constraints-X.Y.txt where that version needs
+# its own (3.13), else requirements/constraints.txt (3.11 and 3.12 resolve the same set).
+constraints_for = $(firstword $(wildcard requirements/constraints-$(1).txt) requirements/constraints.txt)
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys;print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+CONSTRAINTS := $(call constraints_for,$(PYTHON_VERSION))
+# The other supported Pythons `make test-pythons` runs the fast suite on, each in .venv-X.Y.
+OTHER_PYTHONS ?= 3.12 3.13
+# An interpreter of version X.Y: pythonX.Y if it runs, else pyenv's newest X.Y.
+python_for = $(shell python$(1) -c 'import sys;print(sys.executable)' 2>/dev/null \
+	|| PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^$(subst .,\.,$(1))\.[0-9]+$$' | tail -n 1) \
+	pyenv which python 2>/dev/null)
 
-$(BIN)/.installed: setup.py requirements/constraints.txt
+.PHONY: demo test test-fast test-pythons test-airflow lint lock airflow-lock tools-lock flex-templates terraform-schemas clean
+
+$(BIN)/.installed: setup.py $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[local,test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[local,test]'
+	touch $@
+
+.venv-%/.installed: setup.py $(wildcard requirements/constraints*.txt)
+	@test -n "$(call python_for,$*)" || { echo "no Python $* found: install it (pyenv install $*) or put python$* on the PATH"; exit 2; }
+	rm -rf .venv-$*
+	$(call python_for,$*) -m venv .venv-$*
+	.venv-$*/bin/pip install --quiet --disable-pip-version-check -c $(call constraints_for,$*) -e '.[local,test]'
 	touch $@
 
 demo: $(BIN)/.installed
@@ -39,8 +58,16 @@ $(TOOLS_VENV)/.installed: tests/deploy/requirements-tools.txt tests/deploy/const
 		-r tests/deploy/requirements-tools.txt
 	touch $@
 
-test-fast: $(BIN)/.installed
+test-fast: $(BIN)/.installed $(TOOLS_VENV)/.installed
 	$(BIN)/pytest -n 2 -m "not e2e"
+
+# The fast suite (everything but the e2e tests) on every other supported Python; .ci/run
+# runs it after `make test`. The tool checks need .venv-tools, which `make test` builds.
+test-pythons: $(TOOLS_VENV)/.installed $(foreach version,$(OTHER_PYTHONS),.venv-$(version)/.installed)
+	set -e; for version in $(OTHER_PYTHONS); do \
+		echo "== the fast suite on Python $$version"; \
+		.venv-$$version/bin/pytest -n 2 -m "not e2e" -p no:cacheprovider -q; \
+	done
 
 lint: $(BIN)/.installed
 	$(BIN)/pip install --quiet ruff
@@ -49,7 +76,7 @@ lint: $(BIN)/.installed
 lock: $(BIN)/.installed
 	{ echo "# Every package version the project was tested with; pip installs with -c this file so a fresh"; \
 	  echo "# machine resolves exactly the same set. Regenerate with: make lock"; \
-	  $(BIN)/pip freeze --exclude-editable; } > requirements/constraints.txt
+	  $(BIN)/pip freeze --exclude-editable; } > $(CONSTRAINTS)
 
 airflow-lock: $(AIRFLOW_VENV)/.installed
 	{ echo "# Every package of .venv-airflow at the version its tests passed with (make airflow-lock regenerates it)."; \
@@ -68,4 +95,4 @@ flex-templates:
 	bash templates/build.sh
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) $(TOOLS_VENV) demo .pytest_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) $(TOOLS_VENV) $(foreach version,$(OTHER_PYTHONS),.venv-$(version)) demo .pytest_cache

@@ -1,9 +1,11 @@
 """beam-ecommerce: installable with pip, and as Beam's ``--setup_file`` for Dataflow workers."""
 
 import re
+import shutil
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 VERSION = re.search(r'__version__ = "([^"]+)"', Path("beam_ecommerce/__init__.py").read_text()).group(1)
 
@@ -38,15 +40,48 @@ TEST_REQUIRES = [
     "sqlfluff==4.5.0",
 ]
 
+
+class BuildPyWithDbtProject(build_py):
+    """Copies the repository's dbt project (``dbt/``) into the built package as ``beam_ecommerce/dbt``.
+
+    A wheel then carries the models, macros, seeds, tests and profile that
+    ``beam_ecommerce.dbt_project`` runs; an editable install uses ``dbt/`` itself.
+    dbt's state and local warehouses are left out.
+    """
+
+    def run(self) -> None:
+        super().run()
+        if not self.editable_mode:
+            target = Path(self.build_lib) / "beam_ecommerce" / "dbt"
+            shutil.rmtree(target, ignore_errors=True)  # a model deleted since the last build must not ship
+            shutil.copytree(
+                "dbt",
+                target,
+                ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "warehouse", "*.duckdb*", ".user.yml"),
+                dirs_exist_ok=True,
+            )
+
+
 setup(
     name="beam-ecommerce",
+    cmdclass={"build_py": BuildPyWithDbtProject},
     version=VERSION,
     description="E-commerce analytics on Apache Beam: one transform core for batch and streaming, "
     "a local DuckDB warehouse and BigQuery.",
     long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
-    license="Apache-2.0",
-    python_requires=">=3.11,<3.12",
+    license="MIT",
+    license_files=["LICENSE"],
+    classifiers=[
+        "License :: OSI Approved :: MIT License",
+        "Programming Language :: Python :: 3 :: Only",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+        "Operating System :: OS Independent",
+        "Topic :: Database",
+    ],
+    python_requires=">=3.11,<3.14",
     packages=find_packages(include=["beam_ecommerce", "beam_ecommerce.*"]),
     package_data={"beam_ecommerce.schemas": ["jsonschema/*.json"], "beam_ecommerce.dashboard": ["page.html"]},
     install_requires=INSTALL_REQUIRES,

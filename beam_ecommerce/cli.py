@@ -11,9 +11,11 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
 
 from beam_ecommerce import __version__
+from beam_ecommerce.flags import ArgumentParser, BothSpellings, beam_style
 from beam_ecommerce.local_defaults import DEFAULT_WAREHOUSE
 
 _PROG = "beam-ecommerce"
@@ -55,7 +57,9 @@ def _rate(text: str) -> float:
     return value
 
 
-def _add_generator_arguments(parser: argparse.ArgumentParser, default_events: int) -> None:
+def _add_generator_arguments(
+    parser: argparse.ArgumentParser, default_events: int, format_default: str | None = "jsonl"
+) -> None:
     parser.add_argument("--num-events", type=_positive_int, default=default_events, help="records to write")
     parser.add_argument("--seed", type=int, default=42, help="random seed: same seed, same bytes (default 42)")
     parser.add_argument(
@@ -65,7 +69,12 @@ def _add_generator_arguments(parser: argparse.ArgumentParser, default_events: in
         "--duplicate-rate", type=_rate, default=0.01, help="fraction of re-sent duplicate records (default 0.01)"
     )
     parser.add_argument("--days", type=_positive_int, default=14, help="days the events spread over (default 14)")
-    parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="file format (default jsonl)")
+    parser.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        default=format_default,
+        help=f"file format (default {format_default or 'jsonl; csv with --gcs-upload'})",
+    )
     parser.add_argument("--gzip", action="store_true", help="gzip the files")
 
 
@@ -84,12 +93,14 @@ def _generator_config(args: argparse.Namespace):
 def _cmd_generate(args: argparse.Namespace) -> int:
     from beam_ecommerce.generator import write_files
 
-    if args.pubsub_topic:
-        return _publish(args)
-    output = f"gs://{args.gcs_bucket}/{args.gcs_prefix.strip('/')}" if args.gcs_bucket else args.output
+    destination = generate_destination(args, os.environ)
+    print(f"{_PROG} generate: to {destination.topic or destination.output} ({destination.why})", file=sys.stderr)
+    if destination.topic:
+        return _publish(args, destination.topic)
+    output, file_format = destination.output, args.format or destination.file_format
     _refuse_to_mix(output, args.overwrite)
     started = time.perf_counter()
-    manifest = write_files(_generator_config(args), output, args.format, compress=args.gzip, progress=not args.quiet)
+    manifest = write_files(_generator_config(args), output, file_format, compress=args.gzip, progress=not args.quiet)
     elapsed = time.perf_counter() - started
     print(
         f"wrote {manifest.records} records ({manifest.valid_events} valid events, {manifest.duplicates} duplicates,"
@@ -99,16 +110,34 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _publish(args: argparse.Namespace) -> int:
+def generate_destination(args: argparse.Namespace, environ: Mapping[str, str]):
+    """The ``generate`` command's one destination (a topic or a folder), or a one-line ``UserError``."""
+    from beam_ecommerce.generator.destination import DestinationError, choose_destination
+
+    try:
+        return choose_destination(
+            output=args.output,
+            pubsub_topic=args.pubsub_topic,
+            gcs_upload=args.gcs_upload,
+            gcs_bucket=args.gcs_bucket,
+            gcs_prefix=args.gcs_prefix,
+            day=args.date or datetime.now(UTC).date(),
+            environ=environ,
+        )
+    except DestinationError as error:
+        raise UserError(str(error)) from None
+
+
+def _publish(args: argparse.Namespace, topic: str) -> int:
     from beam_ecommerce.generator.publish import publish_events
 
-    if not re.fullmatch(r"projects/[^/]+/topics/[^/]{3,}", args.pubsub_topic):
-        raise UserError(f"--pubsub-topic must look like projects/PROJECT/topics/TOPIC, not {args.pubsub_topic!r}")
+    if not re.fullmatch(r"projects/[^/]+/topics/[^/]{3,}", topic):
+        raise UserError(f"--pubsub-topic must look like projects/PROJECT/topics/TOPIC, not {topic!r}")
     started = time.perf_counter()
     try:
-        kinds = publish_events(_generator_config(args), args.pubsub_topic, args.rate)
+        kinds = publish_events(_generator_config(args), topic, args.rate)
     except Exception as error:  # noqa: BLE001 - the client's errors (no topic, no credentials) are the user's to fix
-        raise UserError(f"cannot publish to {args.pubsub_topic}: {type(error).__name__}: {error}") from None
+        raise UserError(f"cannot publish to {topic}: {type(error).__name__}: {error}") from None
     elapsed = time.perf_counter() - started
     print(f"published {sum(kinds.values())} messages {dict(sorted(kinds.items()))} in {elapsed:.1f}s")
     return 0
@@ -307,9 +336,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _demo_dbt(warehouse_path: str, step: str) -> bool:
     """The demo's dbt step: staging and marts built and tested on the warehouse, then a look at revenue."""
-    from beam_ecommerce.dbt_project import DbtError, build, daily_revenue
+    from beam_ecommerce.dbt_project import PROJECT_DIR, DbtError, build, daily_revenue
 
-    print(f"\n{step} dbt build: staging and marts on the local warehouse")
+    print(f"\n{step} dbt build: staging and marts on the local warehouse (project {PROJECT_DIR})")
     try:
         result = build(warehouse_path)
         days = daily_revenue(warehouse_path)
@@ -443,7 +472,7 @@ def _pipeline_parser(
     which costs every other command (``generate`` above all) a second and a half.
     """
     parser = subparsers.add_parser(name, parents=[common], help=summary, description=description)
-    options = parser.add_argument_group("pipeline options (also the Flex Template's parameters)")
+    options = BothSpellings(parser.add_argument_group("pipeline options (also the Flex Template's parameters)"))
     for options_class in option_classes() if chosen else ():
         options_class._add_argparse_args(options)
     parser.set_defaults(pipeline_dests=[action.dest for action in options._group_actions])
@@ -472,15 +501,17 @@ def _replay_options() -> tuple:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line; only ``command``'s pipeline options are loaded (all of them when it is None)."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     common.add_argument("-v", "--verbose", action="store_true", help="show Beam's logs")
-    warehouse_file = argparse.ArgumentParser(add_help=False)
+    warehouse_file = ArgumentParser(add_help=False)
     warehouse_file.add_argument(
         "--duckdb_path", default=DEFAULT_WAREHOUSE, help=f"warehouse file (default {DEFAULT_WAREHOUSE})"
     )
-    parser = argparse.ArgumentParser(
-        prog=_PROG, description="E-commerce events on Apache Beam: batch, local warehouse."
+    parser = ArgumentParser(
+        prog=_PROG,
+        description="E-commerce events on Apache Beam: batch, local warehouse. Options are spelled with dashes "
+        "(--num-events, --duckdb-path); Beam's spelling with underscores (--duckdb_path) works as well.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -494,12 +525,31 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "deliberately malformed records and duplicates, plus a _manifest.json of what was written."
         ),
     )
-    _add_generator_arguments(generate, 100_000)
-    generate.add_argument("--output", default="data/landing", help="folder or gs:// prefix (default data/landing)")
-    generate.add_argument("--gcs-bucket", help="write to gs://BUCKET/PREFIX instead of --output")
-    generate.add_argument("--gcs-prefix", default="landing", help="prefix inside --gcs-bucket (default landing)")
+    _add_generator_arguments(generate, 100_000, format_default=None)
+    destinations = BothSpellings(
+        generate.add_argument_group(
+            "destination (one of them; with none: the platform's topic if GOOGLE_CLOUD_PROJECT is set, "
+            "else data/landing)"
+        )
+    )
+    destinations.add_argument("--output", help="a folder or gs:// prefix")
+    destinations.add_argument(
+        "--pubsub-topic",
+        help="publish to projects/P/topics/T (default with GOOGLE_CLOUD_PROJECT=P: beam-ecommerce-events)",
+    )
+    destinations.add_argument(
+        "--gcs-upload",
+        action="store_true",
+        help="CSV files into the landing bucket, where the batch DAG reads day DATE: gs://BUCKET/PREFIX/dt=DATE/",
+    )
+    destinations.add_argument(
+        "--gcs-bucket", help="the landing bucket (default with GOOGLE_CLOUD_PROJECT=P: P-beam-ecommerce-landing)"
+    )
+    destinations.add_argument("--gcs-prefix", default="landing", help="prefix inside the bucket (default landing)")
+    destinations.add_argument(
+        "--date", type=date.fromisoformat, help="the DAG's day the upload is for, YYYY-MM-DD (default today, UTC)"
+    )
     generate.add_argument("--overwrite", action="store_true", help="replace event files already in the output")
-    generate.add_argument("--pubsub-topic", help="publish to projects/P/topics/T instead of writing files")
     generate.add_argument("--rate", type=float, default=None, help="messages per second when publishing (default: max)")
 
     _pipeline_parser(
@@ -508,7 +558,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "batch",
         "run the batch pipeline over event files",
         "Run the batch pipeline: files -> parse, validate, enrich -> warehouse + dead letter. "
-        "Any other Beam option (--runner, --project, --region, --temp_location, ...) is passed to Beam.",
+        "Any other Beam option (--runner, --project, --region, --temp-location, ...) is passed to Beam.",
         _batch_options,
         command in (None, "batch"),
     )
@@ -610,7 +660,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command not in ("batch", "stream", "replay"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.pipeline_args = extra
+    # What the command does not know itself goes to Beam, whose options are underscored.
+    args.pipeline_args = beam_style(extra)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -1,4 +1,8 @@
-"""The dbt project (the repository's ``dbt/`` folder), run in-process on the local warehouse.
+"""The dbt project, run in-process on the local warehouse.
+
+The project is the repository's ``dbt/`` folder; a wheel carries a copy of it as package
+data (``beam_ecommerce/dbt``, setup.py's ``build_py``), so an installed package finds it
+without the checkout.
 
 ``build`` runs ``dbt build`` with the bundled profile's ``local`` target (dbt-duckdb) on a
 DuckDB file the pipelines wrote and reports what ran; every failure is a ``DbtError``
@@ -20,8 +24,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt"
-"""The dbt project; its ``profiles.yml`` is the bundled profile."""
+_PACKAGED_PROJECT = Path(__file__).resolve().parent / "dbt"
+_CHECKOUT_PROJECT = Path(__file__).resolve().parent.parent / "dbt"
+PROJECT_DIR = _PACKAGED_PROJECT if (_PACKAGED_PROJECT / "dbt_project.yml").is_file() else _CHECKOUT_PROJECT
+"""The dbt project: the installed package's copy, else the checkout's (an editable install); its
+``profiles.yml`` is the bundled profile."""
 
 PROFILES_DIR = PROJECT_DIR
 LOCAL_TARGET = "local"

@@ -1,16 +1,23 @@
 """The command line as a user meets it: help, one-line errors, and the demo end to end."""
 
+import argparse
+import fnmatch
 import json
+import shlex
 import subprocess
 import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import duckdb
 import pytest
 
-from beam_ecommerce.cli import main
+from beam_ecommerce.cli import build_parser, generate_destination, main
+from beam_ecommerce.flags import BothSpellings, beam_style
 from beam_ecommerce.io.pubsub_emulator import emulator_missing_reason
 
-COMMANDS = ["generate", "batch", "stream", "demo"]
+COMMANDS = ["generate", "batch", "stream", "replay", "demo", "dashboard", "dbt"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -32,9 +39,14 @@ def test_every_command_has_help(command, capsys):
         (["stream"], "give exactly one of --input_subscription or --input_topic"),
         (["generate", "--pubsub-topic", "events"], "must look like projects/PROJECT/topics/TOPIC"),
         (["frobnicate"], "invalid choice"),
+        (["generate", "--output", "x", "--gcs-upload", "--gcs-bucket", "b"], "give one destination, not --output and"),
+        (["generate", "--pubsub-topic", "projects/p/topics/t", "--output", "x"], "give one destination"),
+        (["generate", "--gcs-upload"], "--gcs-upload needs --gcs-bucket"),
+        (["generate", "--date", "yesterday"], "invalid fromisoformat value"),
     ],
 )
-def test_user_errors_are_one_line_with_a_non_zero_exit(argv, message, capsys):
+def test_user_errors_are_one_line_with_a_non_zero_exit(argv, message, capsys, monkeypatch):
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)  # with it, generate has a default destination
     try:
         code = main(argv)
     except SystemExit as exit_info:
@@ -147,3 +159,277 @@ def test_a_missing_local_extra_is_one_line_not_a_traceback(monkeypatch, capsys, 
         monkeypatch.delitem(sys.modules, module)
     assert main(["dashboard", "--duckdb_path", str(tmp_path / "w.duckdb"), "--snapshot", str(tmp_path / "s.html")]) == 2
     assert "pip install 'beam-ecommerce[local]'" in capsys.readouterr().err
+
+
+# --- one flag style: both spellings of every option ------------------------------------
+
+_SAMPLE_VALUES = ("1", "2", "0.5", "2026-11-29", "projects/p/topics/t")
+
+
+def _sample_value(action: argparse.Action) -> str | None:
+    """A value the option accepts and that differs from its default (None for a flag that takes none)."""
+    if action.nargs == 0:
+        return None
+    candidates = [str(choice) for choice in action.choices or ()] or list(_SAMPLE_VALUES)
+    for text in candidates:
+        try:
+            value = (action.type or str)(text)
+        except (ValueError, TypeError, argparse.ArgumentTypeError):
+            continue
+        if value != action.default:
+            return text
+    raise AssertionError(f"no sample value for {action.option_strings}")
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(subparsers.choices)
+
+
+def _long_options() -> list[tuple[str, argparse.Action]]:
+    return [
+        (command, action)
+        for command, subparser in _subcommands(build_parser()).items()
+        for action in subparser._actions
+        if any(name.startswith("--") and len({*name[2:]} & {"-", "_"}) for name in action.option_strings)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "action"), _long_options(), ids=lambda x: x if isinstance(x, str) else x.option_strings[0]
+)
+def test_every_option_of_every_command_takes_both_spellings(command, action):
+    """Every long option with a word break parses the same value from --a-b and --a_b."""
+    dashed = next(name for name in action.option_strings if name.startswith("--") and "_" not in name)
+    underscored = dashed.replace("-", "_").replace("__", "--", 1)
+    assert underscored in action.option_strings
+    value = _sample_value(action)
+    parsed = []
+    for spelling in (dashed, underscored):
+        argv = [command, spelling] if value is None else [command, f"{spelling}={value}"]
+        args, extra = build_parser(command).parse_known_args(argv)
+        assert extra == [], f"{spelling} was not recognised"
+        parsed.append(getattr(args, action.dest))
+    assert parsed[0] == parsed[1] != action.default
+
+
+def test_every_command_is_covered_by_the_spelling_test():
+    commands_with_options = {command for command, _ in _long_options()}
+    assert commands_with_options == set(_subcommands(build_parser())) - {"frobnicate"}
+
+
+def test_help_shows_the_dashed_spelling_only(capsys):
+    with pytest.raises(SystemExit):
+        main(["batch", "--help"])
+    out = capsys.readouterr().out
+    assert "--duckdb-path DUCKDB_PATH" in out and "--dead-letter-dir" in out
+    assert "--duckdb_path" not in out and "--dead_letter_dir" not in out
+
+
+def test_options_passed_on_to_beam_take_either_spelling():
+    from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
+
+    args = beam_style(["--temp-location=gs://a-b/t", "--staging-location", "gs://a-b/s", "--runner", "Direct-Runner"])
+    assert args == ["--temp_location=gs://a-b/t", "--staging_location", "gs://a-b/s", "--runner", "Direct-Runner"]
+    cloud = PipelineOptions(args).view_as(GoogleCloudOptions)
+    assert (cloud.temp_location, cloud.staging_location) == ("gs://a-b/t", "gs://a-b/s")
+
+
+def test_a_pipeline_options_class_registers_both_spellings_through_the_wrapper():
+    """BothSpellings on Beam's own parser: plain and templated (ValueProvider) options."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    class SampleOptions(PipelineOptions):
+        @classmethod
+        def _add_argparse_args(cls, parser):
+            parser = BothSpellings(parser)
+            parser.add_argument("--sample_rate", type=float, default=1.0)
+            parser.add_value_provider_argument("--output_table", default="t")
+
+    for argv in (["--sample-rate=0.5", "--output-table=x"], ["--sample_rate=0.5", "--output_table=x"]):
+        options = PipelineOptions(argv).view_as(SampleOptions)
+        assert options.sample_rate == 0.5
+        assert options.output_table.get() == "x"
+
+
+# --- the generator's destinations: the platform's topic and the DAG's landing folder ------
+
+DAY = date(2026, 11, 28)
+
+
+def _destination(argv: list[str], environ: dict[str, str]):
+    args = build_parser("generate").parse_args(["generate", "--date", DAY.isoformat(), *argv])
+    return generate_destination(args, environ)
+
+
+def _dag_plan():
+    """The Airflow DAG's own plan module, importable without Airflow (it is plain Python)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "airflow_dags"))
+    try:
+        from beam_ecommerce_dags.plan import launch_body
+        from beam_ecommerce_dags.settings import Settings
+    finally:
+        sys.path.pop(0)
+    return Settings, launch_body
+
+
+def test_with_a_project_and_no_destination_the_generator_publishes_to_the_platforms_topic():
+    destination = _destination(["--num-events", "1000"], {"GOOGLE_CLOUD_PROJECT": "shop-prod"})
+    assert destination.topic == "projects/shop-prod/topics/beam-ecommerce-events"
+    assert destination.output is None
+
+
+def test_without_a_project_or_a_destination_it_writes_the_default_folder():
+    destination = _destination(["--num-events", "1000"], {})
+    assert (destination.topic, destination.output, destination.file_format) == (None, "data/landing", "jsonl")
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "bucket"),
+    [
+        (["--gcs-upload", "--gcs-bucket", "shop-landing"], {}, "shop-landing"),
+        (["--gcs-upload", "--gcs-bucket", "gs://shop-landing/"], {}, "shop-landing"),
+        (["--gcs-bucket", "shop-landing"], {"GOOGLE_CLOUD_PROJECT": "shop-prod"}, "shop-landing"),
+        (["--gcs-upload"], {"GOOGLE_CLOUD_PROJECT": "shop-prod"}, "shop-prod-beam-ecommerce-landing"),
+    ],
+)
+def test_an_upload_writes_csv_files_where_the_batch_dag_reads_that_day(argv, environ, bucket):
+    """The DAG's input pattern for the day, from its own code, matches the files the upload writes."""
+    from beam_ecommerce.generator.writer import data_file_name
+
+    destination = _destination(argv, environ)
+    assert destination.output == f"gs://{bucket}/landing/dt={DAY}"
+    assert destination.file_format == "csv"
+    settings, launch_body = _dag_plan()
+    dag_input = launch_body(
+        settings(project_id="shop-prod", landing_bucket=bucket), datetime(2026, 11, 28, tzinfo=UTC), "manual__1"
+    )["launchParameter"]["parameters"]["input"]
+    written = f"{destination.output}/{data_file_name(0, destination.file_format, compress=False)}"
+    assert fnmatch.fnmatchcase(written, dag_input), (written, dag_input)
+    assert settings(project_id="shop-prod").landing_bucket == "shop-prod-beam-ecommerce-landing"
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(emulator_missing_reason() is not None, reason=str(emulator_missing_reason()))
+def test_the_image_command_with_a_project_publishes_every_record_to_the_platforms_topic(monkeypatch, capsys):
+    """`docker run -e GOOGLE_CLOUD_PROJECT=P ecommerce-generator --num-events 300`, on the real Pub/Sub emulator."""
+    from google.cloud import pubsub_v1
+
+    from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, pubsub_emulator
+
+    project = "shop-image-test"
+    with pubsub_emulator(project):
+        topic, subscription = create_topic_and_subscription(project, "beam-ecommerce-events", "check")
+        monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", project)
+        assert main(["generate", "-q", "--num-events", "300"]) == 0
+        assert f"to {topic} (GOOGLE_CLOUD_PROJECT={project}" in capsys.readouterr().err
+        subscriber = pubsub_v1.SubscriberClient()
+        received = 0
+        while True:
+            response = subscriber.pull(subscription=subscription, max_messages=1000, timeout=30)
+            if not response.received_messages:
+                break
+            received += len(response.received_messages)
+            subscriber.acknowledge(subscription=subscription, ack_ids=[m.ack_id for m in response.received_messages])
+    assert received == 300
+
+
+SEED_IMAGE_COMMANDS = [
+    "docker run --rm -e GOOGLE_CLOUD_PROJECT=P ecommerce-generator --num-events 1000",
+    "docker run --rm ecommerce-generator --gcs-upload --gcs-bucket B --num-events 5000",
+]
+
+
+def _command_destination(words: list[str], environ: dict[str, str]):
+    args = build_parser("generate").parse_args(["generate", "--date", DAY.isoformat(), *words])
+    return generate_destination(args, environ), args.num_events
+
+
+def test_readme_shows_the_seeds_image_commands_each_with_its_command_line_equivalent():
+    """Each `docker run` line of the README is followed by a `beam-ecommerce generate` line doing the same."""
+    lines = (Path(__file__).resolve().parents[1] / "README.md").read_text().splitlines()
+    docker = [i for i, line in enumerate(lines) if line.startswith("docker run --rm")]
+    assert [lines[i] for i in docker] == SEED_IMAGE_COMMANDS
+    for i in docker:
+        image_words = shlex.split(lines[i])[3:]
+        image_env = {}
+        while image_words[0] == "-e":
+            name, _, value = image_words[1].partition("=")
+            image_env[name] = value
+            image_words = image_words[2:]
+        assert image_words.pop(0) == "ecommerce-generator"
+        local_words = shlex.split(lines[i + 1])
+        local_env = dict(word.split("=", 1) for word in local_words if "=" in word and not word.startswith("-"))
+        local_words = [word for word in local_words if word.startswith("-") or "=" not in word]
+        assert local_words[:2] == ["beam-ecommerce", "generate"]
+        assert _command_destination(image_words, image_env) == _command_destination(local_words[2:], local_env)
+
+
+@pytest.fixture
+def gcs_emulator(monkeypatch):
+    """gcp-storage-emulator (PyPI), in memory, in its own process group; yields its URL."""
+    import os
+    import signal
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    emulator = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gcp-storage-emulator"),
+            "start",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--in-memory",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # up to 60 s for the emulator to answer
+            try:
+                urllib.request.urlopen(f"{url}/storage/v1/b?project=p", timeout=1)
+                break
+            except OSError:
+                if emulator.poll() is not None:
+                    pytest.fail("gcp-storage-emulator exited at start")
+                time.sleep(0.1)
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+        yield url
+    finally:
+        os.killpg(emulator.pid, signal.SIGTERM)
+        emulator.wait(timeout=30)
+
+
+@pytest.mark.e2e
+def test_the_image_upload_command_writes_csv_files_where_the_dag_reads_the_day(gcs_emulator, monkeypatch, capsys):
+    """`docker run ... --gcs-upload --gcs-bucket B --num-events 500`, against a local GCS stand-in (no real bucket)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    client = storage.Client(project="p", credentials=AnonymousCredentials())
+    client.create_bucket("shop-landing")
+    argv = [
+        "generate",
+        "-q",
+        "--gcs-upload",
+        "--gcs-bucket",
+        "shop-landing",
+        "--num-events",
+        "500",
+        "--date",
+        "2026-11-28",
+    ]
+    assert main(argv) == 0
+    names = sorted(blob.name for blob in client.list_blobs("shop-landing"))
+    assert names == ["landing/dt=2026-11-28/_manifest.json", "landing/dt=2026-11-28/events-00000.csv"]
+    manifest = json.loads(client.bucket("shop-landing").blob(names[0]).download_as_bytes())
+    assert manifest["records"] == 500
+    header = client.bucket("shop-landing").blob(names[1]).download_as_bytes().split(b"\n", 1)[0]
+    assert b"event_id" in header
+    assert "wrote 500 records" in capsys.readouterr().out

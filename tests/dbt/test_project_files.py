@@ -38,7 +38,7 @@ def test_the_project_and_profile_have_the_contracts_names():
     assert profile["target"] == "local"
     outputs = profile["outputs"]
     assert outputs["local"]["type"] == "duckdb"
-    assert outputs["local"]["path"] == "{{ env_var('BEAM_ECOMMERCE_DUCKDB', 'warehouse/ecommerce.duckdb') }}"
+    assert outputs["local"]["path"] == "{{ env_var('BEAM_ECOMMERCE_DUCKDB', '../demo/warehouse/ecommerce.duckdb') }}"
     assert (outputs["bigquery"]["type"], outputs["bigquery"]["method"]) == ("bigquery", "oauth")
     assert (outputs["bigquery_sa"]["type"], outputs["bigquery_sa"]["method"]) == ("bigquery", "service-account")
     assert "env_var(" in outputs["bigquery_sa"]["keyfile"] and "env_var(" in outputs["bigquery"]["project"]

@@ -1,6 +1,6 @@
 """The container images and the build around them, checked statically (no Docker here).
 
-hadolint lints both Dockerfiles; the rest checks that every base image is pinned and
+hadolint lints every Dockerfile; the rest checks that every base image is pinned and
 that the versions agree with what the package and the Airflow environment pin.
 """
 
@@ -11,12 +11,24 @@ from pathlib import Path
 
 import yaml
 
+from beam_ecommerce.generator.destination import NAME_PREFIX, landing_bucket, platform_topic
 from templates.launcher import TEMPLATES
-from tests.deploy.conftest import REPO, run_tool
+from tests.deploy.conftest import REPO, resources, run_tool
 
 TEMPLATE_DOCKERFILE = REPO / "templates" / "Dockerfile"
+GENERATOR_DOCKERFILE = REPO / "templates" / "generator" / "Dockerfile"
 AIRFLOW_DOCKERFILE = REPO / "airflow_dags" / "Dockerfile"
+DOCKERFILES = (TEMPLATE_DOCKERFILE, GENERATOR_DOCKERFILE, AIRFLOW_DOCKERFILE)
 SETUP_PY = (REPO / "setup.py").read_text()
+
+
+def newest_python() -> tuple[str, str]:
+    """The newest Python setup.py supports: its last version classifier, inside python_requires."""
+    versions = re.findall(r'"Programming Language :: Python :: (\d+)\.(\d+)"', SETUP_PY)
+    newest = max(versions, key=lambda v: (int(v[0]), int(v[1])))
+    below = re.search(r'python_requires=">=[\d.]+,<(\d+)\.(\d+)"', SETUP_PY).groups()
+    assert (int(newest[0]), int(newest[1]) + 1) == (int(below[0]), int(below[1])), "classifiers and python_requires"
+    return newest
 
 
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:
@@ -54,8 +66,8 @@ def pinned(requirement: str, text: str) -> str:
     return match.group(1)
 
 
-def test_hadolint_passes_on_both_dockerfiles() -> None:
-    result = run_tool("hadolint", str(TEMPLATE_DOCKERFILE), str(AIRFLOW_DOCKERFILE))
+def test_hadolint_passes_on_every_dockerfile() -> None:
+    result = run_tool("hadolint", *map(str, DOCKERFILES))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -65,7 +77,7 @@ def test_shellcheck_passes_on_the_build_script() -> None:
 
 
 def test_every_pulled_image_has_an_exact_tag() -> None:
-    for dockerfile in (TEMPLATE_DOCKERFILE, AIRFLOW_DOCKERFILE):
+    for dockerfile in DOCKERFILES:
         for image in images(dockerfile):
             name, _, tag = image.rpartition(":")
             assert name and tag and tag != "latest" and "$" not in image, f"{dockerfile.name}: {image} is not pinned"
@@ -74,7 +86,8 @@ def test_every_pulled_image_has_an_exact_tag() -> None:
 
 
 def test_template_image_versions_agree_with_setup_py() -> None:
-    python = re.search(r'python_requires=">=(\d+)\.(\d+)', SETUP_PY).groups()
+    """The newest supported Python, its Beam SDK and its launcher: one Python across the image."""
+    python = newest_python()
     beam = pinned("apache-beam", SETUP_PY)
     base, sdk, launcher = images(TEMPLATE_DOCKERFILE)
     assert re.fullmatch(rf"python:{python[0]}\.{python[1]}\.\d+-slim-\w+", base)
@@ -87,7 +100,8 @@ def test_template_image_is_both_launcher_and_worker_for_every_template() -> None
     text = " ".join(f"{k} {v}" for k, v in steps)
     assert ("ENTRYPOINT", '["/opt/apache/beam/boot"]') in steps
     assert "/opt/google/dataflow/python_template_launcher" in text
-    assert re.search(r"pip install \S.*--constraint requirements/constraints\.txt \. && pip check", text)
+    lock = f"requirements/constraints-{'.'.join(newest_python())}.txt"
+    assert f"--constraint {lock} . && pip check" in text and (REPO / lock).is_file()
     stages = re.findall(r"FROM worker AS (\w+)", text)
     assert sorted(stages) == sorted(TEMPLATES)
     for name in TEMPLATES:
@@ -126,3 +140,53 @@ def test_airflow_image_matches_the_airflow_environment() -> None:
     assert "ports" not in compose["services"]["postgres"]
     for image in (service["image"] for service in compose["services"].values() if "image" in service):
         assert re.search(r":\d+\.\d+", image), f"{image} is not pinned"
+
+
+def test_generator_image_runs_the_generate_command_on_the_template_images_python() -> None:
+    """The seed's `docker run ... ecommerce-generator ARGS` is `beam-ecommerce generate ARGS`."""
+    steps = instructions(GENERATOR_DOCKERFILE)
+    text = " ".join(f"{k} {v}" for k, v in steps)
+    assert ("ENTRYPOINT", '["beam-ecommerce", "generate"]') in steps
+    assert '"beam-ecommerce=beam_ecommerce.cli:main"' in SETUP_PY
+    assert images(GENERATOR_DOCKERFILE) == images(TEMPLATE_DOCKERFILE)[:1], "the same Python as the template image"
+    lock = f"requirements/constraints-{'.'.join(newest_python())}.txt"
+    assert f"pip install --no-cache-dir --constraint {lock} . && pip check" in text
+    users = [rest for keyword, rest in steps if keyword == "USER"]
+    assert users and users[-1].isdigit() and users[-1] != "0", "the generator runs as a numeric, non-root user"
+
+
+def test_every_image_gets_exactly_the_files_it_copies() -> None:
+    """Each COPY source is let through by the Dockerfile's .dockerignore (BuildKit reads DOCKERFILE.dockerignore)."""
+    for dockerfile in (TEMPLATE_DOCKERFILE, GENERATOR_DOCKERFILE):
+        ignore = dockerfile.with_name(dockerfile.name + ".dockerignore").read_text().splitlines()
+        allowed = {line[1:].removesuffix("/**") for line in ignore if line.startswith("!")}
+        assert ignore[1] == "*", "everything is ignored unless let through"
+        for keyword, rest in instructions(dockerfile):
+            if keyword == "COPY" and "--from=" not in rest:
+                *sources, _ = rest.split()
+                assert set(sources) <= allowed, f"{dockerfile}: {set(sources) - allowed} is not sent to the build"
+                assert all((REPO / source).exists() for source in sources)
+
+
+def test_generator_names_are_terraforms(terraform) -> None:
+    """The topic the image publishes to and the bucket it uploads to are the ones terraform/ creates."""
+    variables = {
+        name: body
+        for parsed in terraform.values()
+        for block in parsed.get("variable", [])
+        for name, body in block.items()
+    }
+    assert variables["name_prefix"]["default"] == NAME_PREFIX
+    topic = resources(terraform, "google_pubsub_topic")["events"]["name"]
+    assert platform_topic("p") == f"projects/p/topics/{topic.replace('${var.name_prefix}', NAME_PREFIX)}"
+    bucket = resources(terraform, "google_storage_bucket")["this"]["name"]
+    buckets = {
+        name for parsed in terraform.values() for block in parsed.get("locals", []) for name in block.get("buckets", {})
+    }
+    assert "landing" in buckets
+    expected = (
+        bucket.replace("${var.project_id}", "p")
+        .replace("${var.name_prefix}", NAME_PREFIX)
+        .replace("${each.key}", "landing")
+    )
+    assert landing_bucket("p") == expected
