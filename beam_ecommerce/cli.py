@@ -329,14 +329,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"dead letters: {dead_letter_dir}/run_id={summary.run_id}/ and table dead_letter")
     _print_run_report(report_path(runs_dir, summary.run_id))
     streamed = True if args.no_stream else _demo_stream(args, warehouse_path)
-    modelled = _demo_dbt(warehouse_path, f"{legs}/{legs}")
+    modelled = _demo_dbt(warehouse_path, f"{legs}/{legs}", live=not args.no_stream)
     _demo_dashboard(args, warehouse_path)
     return 0 if summary.reconciles and streamed and modelled else 1
 
 
-def _demo_dbt(warehouse_path: str, step: str) -> bool:
-    """The demo's dbt step: staging and marts built and tested on the warehouse, then a look at revenue."""
+def _demo_dbt(warehouse_path: str, step: str, live: bool) -> bool:
+    """The demo's dbt step: staging and marts built and tested on the warehouse, then a look at revenue
+    and, after a streaming leg, the stream's closed live windows against the marts."""
     from beam_ecommerce.dbt_project import PROJECT_DIR, DbtError, build, daily_revenue
+    from beam_ecommerce.live_vs_batch import compare_live_with_marts
 
     print(f"\n{step} dbt build: staging and marts on the local warehouse (project {PROJECT_DIR})")
     try:
@@ -347,7 +349,11 @@ def _demo_dbt(warehouse_path: str, step: str) -> bool:
         return False
     print(result.summary())
     _print_daily_revenue(days)
-    return True
+    if not live:
+        return True
+    agreement = compare_live_with_marts(warehouse_path)
+    print(f"\n{agreement}")
+    return agreement.differing == 0
 
 
 def _print_daily_revenue(days: Sequence) -> None:
