@@ -23,26 +23,28 @@ def order_revenue(items: list[dict[str, Any]]) -> float:
     return round(sum(item["unit_price"] * item["quantity"] for item in items), 2)
 
 
-class EnrichEvent(RouteBatch):
-    """The enrich stage: each valid event to a ``raw_events`` row."""
+class RowEnricher:
+    """The enrich stage's work on one event dict, with what is the same for a whole batch computed once.
 
-    stage = ENRICH
+    ``start_batch`` fixes the batch's ingest time (a batch is processed at one moment);
+    ``enrich`` then turns one valid event into a ``raw_events`` row in place.
+    """
 
-    def __init__(self, context: RunContext, pii_key: str | Secret) -> None:
-        super().__init__(context)
-        self.pii_key = pii_key
-        self._pii_fields = _pii_fields()
+    def __init__(self, context: RunContext, pseudonymize: Pseudonymizer) -> None:
+        self.context = context
+        self._pseudonymize = pseudonymize
+        self._pii = tuple((name, f"{name}_hash") for name in _pii_fields())
+        self.start_batch()
 
-    def setup(self) -> None:
-        self._pseudonymize = Pseudonymizer(pii_key_text(self.pii_key))
+    def start_batch(self) -> None:
+        self._stamps = {
+            "ingested_at": datetime.now(UTC),
+            "pipeline_version": self.context.pipeline_version,
+            "run_id": self.context.run_id,
+        }
 
-    def process(self, batch):
-        # One ingest time per batch: the batch is processed at one moment.
-        self._ingested_at = datetime.now(UTC)
-        return super().process(batch)
-
-    def apply(self, event: Event) -> Event:
-        row = event.fields
+    def enrich(self, row: dict[str, Any], source: str) -> dict[str, Any]:
+        """``row`` made a ``raw_events`` row; ``RecordError`` if its timestamp cannot be read."""
         try:
             occurred_at = datetime.fromisoformat(row["occurred_at"])
         except ValueError as error:
@@ -51,14 +53,34 @@ class EnrichEvent(RouteBatch):
         row["event_date"] = occurred_at.date()
         if row["event_type"] == "order_placed":
             row["revenue"] = order_revenue(row["items"])
-        for name in self._pii_fields:
-            value = row.pop(name, None)
+        pop = row.pop
+        for name, hash_name in self._pii:
+            value = pop(name, None)
             if value is not None:
-                row[f"{name}_hash"] = self._pseudonymize(value)
-        row["ingested_at"] = self._ingested_at
-        row["source"] = event.raw.source
-        row["pipeline_version"] = self.context.pipeline_version
-        row["run_id"] = self.context.run_id
+                row[hash_name] = self._pseudonymize(value)
+        row.update(self._stamps)
+        row["source"] = source
+        return row
+
+
+class EnrichEvent(RouteBatch):
+    """The enrich stage: each valid event to a ``raw_events`` row."""
+
+    stage = ENRICH
+
+    def __init__(self, context: RunContext, pii_key: str | Secret) -> None:
+        super().__init__(context)
+        self.pii_key = pii_key
+
+    def setup(self) -> None:
+        self.enricher = RowEnricher(self.context, Pseudonymizer(pii_key_text(self.pii_key)))
+
+    def process(self, batch):
+        self.enricher.start_batch()
+        return super().process(batch)
+
+    def apply(self, event: Event) -> Event:
+        self.enricher.enrich(event.fields, event.raw.source)
         return event
 
 
