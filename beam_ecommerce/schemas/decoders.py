@@ -21,7 +21,8 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from itertools import repeat
 from typing import Annotated, Any, Literal, Union
 
 import fastjsonschema.draft07
@@ -29,6 +30,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from beam_ecommerce.schemas.contract import EventSchema, event_schemas
+from beam_ecommerce.schemas.string_checks import StringTest, column_checks, string_tests
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Keywords that only document a field; every other keyword must be translated below.
@@ -37,8 +39,8 @@ _STRING_KEYWORDS = frozenset({"type", "minLength", "maxLength", "pattern", "form
 _NUMBER_KEYWORDS = frozenset({"type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "const"})
 _ARRAY_KEYWORDS = frozenset({"type", "items", "minItems", "maxItems"})
 _OBJECT_KEYWORDS = frozenset({"type", "properties", "required", "additionalProperties"})
-# Values of a checked string that recur (countries, currencies, users' e-mails) are remembered as valid.
-_MEMO_SIZE = 50_000
+# What dict.get returns for a field an event does not carry (a field can be present and null).
+_ABSENT = object()
 
 
 class Untranslatable(ValueError):
@@ -53,20 +55,14 @@ class _Regexes:
         generator.func_code  # noqa: B018 - generating the code compiles the regexes it uses
         self._compiled: dict[str, re.Pattern] = generator.global_state["REGEX_PATTERNS"]
 
-    def check(self, spec: Mapping[str, Any]) -> Callable[[str], Any] | None:
-        """One predicate for the pattern and the format of a string field, as fastjsonschema applies them."""
-        checks = []
-        if "pattern" in spec:
-            checks.append(self._compiled[spec["pattern"]].search)
-        if "format" in spec:
-            compiled = self._compiled.get(f"{spec['format']}_re_pattern")
-            if compiled is None:
-                raise Untranslatable(f"format {spec['format']!r} is not a regular expression in fastjsonschema")
-            checks.append(compiled.match)
-        if len(checks) == 2:
-            first, second = checks
-            return lambda value: first(value) and second(value)
-        return checks[0] if checks else None
+    def tests(self, spec: Mapping[str, Any]) -> tuple[StringTest, ...]:
+        """The tests of a top-level string field's pattern and format, as fastjsonschema applies them."""
+        try:
+            return string_tests(spec, self._compiled)
+        except KeyError:
+            raise Untranslatable(
+                f"format {spec.get('format')!r} is not a regular expression in fastjsonschema"
+            ) from None
 
     def pattern(self, spec: Mapping[str, Any]) -> str | None:
         """The pattern of a nested string field as msgspec's ``Meta(pattern=...)``, searched like fastjsonschema."""
@@ -206,14 +202,16 @@ class _EventType:
             tag_field="event_type",
             tag=event_type,
         )
-        self.checks = tuple(
-            (field, check) for field, spec in properties.items() if (check := regexes.check(spec)) is not None
-        )
-        self.fields_by_version: dict[int, tuple[frozenset[str], frozenset[str]]] | None = None
-        if len(versions) > 1:
-            self.fields_by_version = {
-                v.version: (frozenset(v.schema["properties"]), frozenset(v.schema["required"])) for v in versions
-            }
+        self.tests = {field: tests for field, spec in properties.items() if (tests := regexes.tests(spec))}
+        # The struct allows every version's fields and requires those all versions require:
+        # a version that allows fewer or requires more is checked after decoding.
+        self.struct_required = frozenset(merged["required"]) | {"event_type", "schema_version"}
+        struct_fields = (frozenset(properties) | {"event_type", "schema_version"}, self.struct_required)
+        self.narrower_versions = {
+            v.version: fields
+            for v in versions
+            if (fields := (frozenset(v.schema["properties"]), frozenset(v.schema["required"]))) != struct_fields
+        }
 
 
 class ContractDecoder:
@@ -234,38 +232,43 @@ class ContractDecoder:
         self._decode = msgspec.json.Decoder(Union[structs]).decode if structs else None  # noqa: UP007
         # Invalid UTF-8 raises UnicodeDecodeError, a ValueError.
         self._errors = (msgspec.MsgspecError, ValueError)
-        self._valid: dict[Callable[[str], Any], set[str]] = {}
+        self._column_checks = column_checks(
+            {event_type: translated.tests for event_type, translated in self.event_types.items()},
+            {event_type: translated.struct.__struct_fields__ for event_type, translated in self.event_types.items()},
+        )
+        # Per field, the versions of event types that do not allow it (rejected when present), or that
+        # require it where the struct does not (rejected when absent).
+        rules: dict[tuple[str, bool], set[tuple[str, int]]] = {}
+        for event_type, translated in self.event_types.items():
+            for version, (allowed, required) in translated.narrower_versions.items():
+                for field in set(translated.struct.__struct_fields__) - allowed:
+                    rules.setdefault((field, False), set()).add((event_type, version))
+                for field in required - translated.struct_required:
+                    rules.setdefault((field, True), set()).add((event_type, version))
+        self._version_rules = [(field, versions, when_absent) for (field, when_absent), versions in rules.items()]
 
-    def decode(self, payload: bytes) -> dict[str, Any] | None:
-        """The event ``payload`` holds, if it is valid under the contract; ``None`` if the reference must judge."""
+    def decode_batch(self, payloads: list[bytes]) -> list[dict[str, Any]]:
+        """Per payload, its event if it is valid under the contract, else an empty dict: the reference must judge.
+
+        No valid event is empty (the contract requires fields), so an empty dict is unambiguous.
+        """
         if self._decode is None:
-            return None
-        try:
-            event = self._decode(payload)
-        except self._errors:
-            return None
-        row = msgspec.to_builtins(event)
-        event_type = self.event_types[row["event_type"]]
-        for field, check in event_type.checks:
-            value = row.get(field)
-            if value is not None and not self._passes(check, value):
-                return None
-        if event_type.fields_by_version is not None:
-            allowed, required = event_type.fields_by_version[row["schema_version"]]
-            if not (row.keys() <= allowed and required <= row.keys()):
-                return None
-        return row
-
-    def _passes(self, check: Callable[[str], Any], value: str) -> bool:
-        valid = self._valid.setdefault(check, set())
-        if value in valid:
-            return True
-        if not check(value):
-            return False
-        if len(valid) >= _MEMO_SIZE:
-            valid.clear()
-        valid.add(value)
-        return True
+            return [{} for _ in payloads]
+        decode, errors, events = self._decode, self._errors, []
+        for payload in payloads:
+            try:
+                events.append(decode(payload))
+            except errors:
+                events.append({})
+        rows = msgspec.to_builtins(events)
+        for check in self._column_checks:
+            check.reject_invalid(rows)
+        for field, versions, when_absent in self._version_rules:
+            present = map(dict.get, rows, repeat(field), repeat(_ABSENT))
+            for i in [i for i, value in enumerate(present) if (value is _ABSENT) is when_absent]:
+                if rows[i] and (rows[i]["event_type"], rows[i]["schema_version"]) in versions:
+                    rows[i] = {}
+        return rows
 
 
 @functools.lru_cache(maxsize=1)

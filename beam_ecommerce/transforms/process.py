@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import compress
+from operator import attrgetter, not_
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -13,7 +15,7 @@ from beam_ecommerce import metrics
 from beam_ecommerce.records import JSON, Event, EventBatch, RawBatch, RawRecord, RowBatch
 from beam_ecommerce.schemas.decoders import contract_decoder
 from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RecordError, RouteBatch, RunContext
-from beam_ecommerce.transforms.enrich import EnrichEvent
+from beam_ecommerce.transforms.enrich import EnrichEvent, RowEnricher
 from beam_ecommerce.transforms.parse import READ_ERROR_ATTRIBUTE, ParseRecord
 from beam_ecommerce.transforms.streaming import LatenessGate
 from beam_ecommerce.transforms.validate import ValidateEvent
@@ -96,28 +98,19 @@ class RunFastCore(RunStages):
 
     def setup(self) -> None:
         super().setup()
-        self._decode = contract_decoder().decode
+        self._decode_batch = contract_decoder().decode_batch
 
     def process(self, batch: RawBatch):
-        decode, enricher, columns = self._decode, self.enrich.enricher, self.fit.columns
-        enricher.start_batch()
-        rows, raws, rest = RowBatch(), [], RawBatch()
-        for raw in batch:
-            row = decode(raw.payload) if raw.format == JSON and not _read_error(raw) else None
-            if row is None:
-                rest.append(raw)
-                continue
-            try:
-                enricher.enrich(row, raw.source)
-            except RecordError:
-                rest.append(raw)
-                continue
-            # Decoded numbers always fit: the decoder bounds integers to INT64 and JSON has no inf or nan.
-            if row.keys() <= columns:
-                rows.append(row)
-                raws.append(raw)
-            else:
-                rest.append(raw)
+        self.enrich.enricher.start_batch()
+        if set(map(attrgetter("format"), batch)) == {JSON} and not any(map(attrgetter("attributes"), batch)):
+            candidates, rest = batch, RawBatch()
+        else:
+            candidates, rest = RawBatch(), RawBatch()
+            for raw in batch:
+                (candidates if raw.format == JSON and not _read_error(raw) else rest).append(raw)
+        decoded = self._decode_batch(list(map(attrgetter("payload"), candidates)))
+        rows, raws = _keep(decoded, candidates, rest, list(map(bool, decoded)))
+        rows, raws = self._enrich(rows, raws, rest)
         self._records_in.inc(len(batch) - len(rest))
         for counter in self._enriched_out:
             counter.inc(len(rows))
@@ -128,6 +121,22 @@ class RunFastCore(RunStages):
         if rows:
             yield rows
 
+    def _enrich(self, rows: RowBatch, raws: list[RawRecord], rest: RawBatch) -> tuple[RowBatch, list[RawRecord]]:
+        """The decoded rows enriched, those that cannot be (or do not fit the table) moved to ``rest``."""
+        enricher = self.enrich.enricher
+        try:
+            enricher.enrich_rows(rows, [raw.source for raw in raws])
+        except RecordError:
+            # Some timestamp cannot be read: row by row, the failing ones to the reference stages.
+            rows, raws = _keep(
+                rows, raws, rest, [_enriched(enricher, row, raw) for row, raw in zip(rows, raws, strict=True)]
+            )
+        # Decoded numbers always fit: the decoder bounds integers to INT64 and JSON has no inf or nan.
+        columns = self.fit.columns
+        if not set().union(*rows) <= columns:
+            rows, raws = _keep(rows, raws, rest, [row.keys() <= columns for row in rows])
+        return rows, raws
+
     def _run_after_enrich(self, raws: list[RawRecord], rows: RowBatch):
         """Runs the stages between enrich and ``FitWarehouse`` on the fast rows, keeping in ``rows`` those they pass."""
         events = yield from _through(self.after_enrich, EventBatch(map(Event, raws, rows)))
@@ -135,7 +144,21 @@ class RunFastCore(RunStages):
 
 
 def _read_error(raw: RawRecord) -> bool:
-    return any(key == READ_ERROR_ATTRIBUTE for key, _ in raw.attributes)
+    return bool(raw.attributes) and any(key == READ_ERROR_ATTRIBUTE for key, _ in raw.attributes)
+
+
+def _keep(rows: list[dict], raws: list[RawRecord], rest: RawBatch, keep: list[bool]) -> tuple[RowBatch, list]:
+    """The rows (and their records) ``keep`` marks; the records of the others go to ``rest``."""
+    rest.extend(compress(raws, map(not_, keep)))
+    return RowBatch(compress(rows, keep)), list(compress(raws, keep))
+
+
+def _enriched(enricher: RowEnricher, row: dict, raw: RawRecord) -> bool:
+    try:
+        enricher.enrich_rows([row], [raw.source])
+    except RecordError:
+        return False
+    return True
 
 
 FAST, REFERENCE = "fast", "reference"
