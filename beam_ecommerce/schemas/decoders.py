@@ -232,7 +232,7 @@ class ContractDecoder:
         self._decode = msgspec.json.Decoder(Union[structs]).decode if structs else None  # noqa: UP007
         # Invalid UTF-8 raises UnicodeDecodeError, a ValueError.
         self._errors = (msgspec.MsgspecError, ValueError)
-        self._column_checks = column_checks(
+        self.string_checks = column_checks(
             {event_type: translated.tests for event_type, translated in self.event_types.items()},
             {event_type: translated.struct.__struct_fields__ for event_type, translated in self.event_types.items()},
         )
@@ -261,7 +261,7 @@ class ContractDecoder:
             except errors:
                 events.append({})
         rows = msgspec.to_builtins(events)
-        for check in self._column_checks:
+        for check in self.string_checks:
             check.reject_invalid(rows)
         for field, versions, when_absent in self._version_rules:
             present = map(dict.get, rows, repeat(field), repeat(_ABSENT))
