@@ -30,11 +30,7 @@ from collections.abc import Callable
 
 from beam_ecommerce.records import RawBatch, RawRecord
 from beam_ecommerce.transforms.dead_letter import RunContext
-from beam_ecommerce.transforms.enrich import EnrichEvent
-from beam_ecommerce.transforms.parse import ParseRecord
-from beam_ecommerce.transforms.process import RunFastCore, RunStages
-from beam_ecommerce.transforms.validate import ValidateEvent
-from beam_ecommerce.transforms.warehouse_fit import FitWarehouse
+from beam_ecommerce.transforms.process import RunFastCore, RunStages, core_stages
 
 SEED = 7
 BATCH_SIZE = 2000
@@ -59,8 +55,7 @@ def input_batches(events: int, workdir: str) -> list[RawBatch]:
 
 
 def new_core(core: type[RunStages]) -> RunStages:
-    stages = [ParseRecord(CONTEXT), ValidateEvent(CONTEXT), EnrichEvent(CONTEXT, "benchmark"), FitWarehouse(CONTEXT)]
-    dofn = core(stages)
+    dofn = core(core_stages(CONTEXT, "benchmark"))
     dofn.setup()
     return dofn
 

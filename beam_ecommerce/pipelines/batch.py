@@ -31,7 +31,7 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
     records = pipeline | "ReadEventFiles" >> ReadEventFiles(
         batch.input, batch.input_format, source.batch_size, batch.split_bytes
     )
-    processed = records | "ProcessEvents" >> ProcessEvents(context, pii_key(source))
+    processed = records | "ProcessEvents" >> ProcessEvents(context, pii_key(source), core=source.core)
     sink.write(processed.rows, processed.dead_letters)
     return pipeline, context
 

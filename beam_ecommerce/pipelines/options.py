@@ -43,6 +43,13 @@ class EventSourceOptions(PipelineOptions):
         )
         parser.add_argument("--batch_size", type=int, default=2000, help="Records per batch in the core.")
         parser.add_argument(
+            "--core",
+            choices=("fast", "reference"),
+            default="fast",
+            help="fast (default): decoders generated from the contract judge each batch at once, the rest goes "
+            "record by record; reference: every record through the stages one by one. Same rows and dead letters.",
+        )
+        parser.add_argument(
             "--sink",
             choices=(DUCKDB, BIGQUERY),
             default=DUCKDB,

@@ -161,6 +161,14 @@ def _enriched(enricher: RowEnricher, row: dict, raw: RawRecord) -> bool:
     return True
 
 
+def core_stages(context: RunContext, pii_key: str | Secret, allowed_lateness: timedelta | None = None) -> list:
+    """The core's stages in order: parse, validate, enrich, the lateness gate (streaming), fit the warehouse."""
+    stages = [ParseRecord(context), ValidateEvent(context), EnrichEvent(context, pii_key)]
+    if allowed_lateness is not None:
+        stages.append(LatenessGate(context, allowed_lateness))
+    return [*stages, FitWarehouse(context)]
+
+
 FAST, REFERENCE = "fast", "reference"
 CORES = {FAST: RunFastCore, REFERENCE: RunStages}
 
@@ -191,11 +199,8 @@ class ProcessEvents(beam.PTransform):
         self.core = CORES[core]
 
     def expand(self, batches) -> ProcessedEvents:
-        stages = [ParseRecord(self.context), ValidateEvent(self.context), EnrichEvent(self.context, self.pii_key)]
-        if self.allowed_lateness is not None:
-            stages.append(LatenessGate(self.context, self.allowed_lateness))
-        stages.append(FitWarehouse(self.context))
-        core = beam.ParDo(self.core(stages)).with_output_types(RowBatch)
+        core = beam.ParDo(self.core(core_stages(self.context, self.pii_key, self.allowed_lateness)))
+        core = core.with_output_types(RowBatch)
         outputs = batches | "ParseValidateEnrich" >> core.with_outputs(DEAD_LETTER_TAG, main="rows")
         return ProcessedEvents(outputs.rows, outputs[DEAD_LETTER_TAG])
 

@@ -23,11 +23,9 @@ from beam_ecommerce.schemas.contract import compose_contract
 from beam_ecommerce.schemas.decoders import ContractDecoder, contract_decoder
 from beam_ecommerce.schemas.string_checks import StringTest, joined_regex
 from beam_ecommerce.transforms.dead_letter import RecordError, RunContext
-from beam_ecommerce.transforms.enrich import EnrichEvent
-from beam_ecommerce.transforms.parse import ParseRecord, parse_json
-from beam_ecommerce.transforms.process import RunFastCore, RunStages
-from beam_ecommerce.transforms.validate import ValidateEvent, validate_event
-from beam_ecommerce.transforms.warehouse_fit import FitWarehouse
+from beam_ecommerce.transforms.parse import parse_json
+from beam_ecommerce.transforms.process import RunFastCore, RunStages, core_stages
+from beam_ecommerce.transforms.validate import validate_event
 from tests.samples import EVENT_TYPES, sample_event
 
 CONTEXT = RunContext("diff-run", "diff-version")
@@ -221,8 +219,7 @@ def test_a_version_gets_only_its_own_fields():
 
 
 def _core(core: type[RunStages]) -> RunStages:
-    stages = [ParseRecord(CONTEXT), ValidateEvent(CONTEXT), EnrichEvent(CONTEXT, "k"), FitWarehouse(CONTEXT)]
-    dofn = core(stages)
+    dofn = core(core_stages(CONTEXT, "k"))
     dofn.setup()
     return dofn
 
