@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass
 
 SEED = 7
-ONE_PROCESS = ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
-TWO_PROCESSES = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+ONE_PROCESS = ["--local_workers=1"]
+TWO_PROCESSES = ["--local_workers=2"]
 
 
 @dataclass

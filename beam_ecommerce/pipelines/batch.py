@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from beam_ecommerce import __version__
 from beam_ecommerce.io.files import ReadEventFiles
@@ -44,6 +46,7 @@ def run(argv: list[str] | None = None) -> RunSummary:
     started_at = datetime.now(UTC)
     options = PipelineOptions(argv)
     pipeline, context = build_pipeline(options)
+    _use_local_cores(options, argv or [])
     result = pipeline.run()
     result.wait_until_finish()
     summary = summarize(result, context.run_id)
@@ -51,3 +54,26 @@ def run(argv: list[str] | None = None) -> RunSummary:
     report = run_report(summary, BATCH, context.pipeline_version, inputs, started_at)
     write_run_report(report, reports_dir(options.view_as(EventSourceOptions)))
     return summary
+
+
+# From this much input on, the DirectRunner's worker processes measured faster than one process.
+LOCAL_PARALLEL_BYTES = 400 << 20
+
+
+def _use_local_cores(options: PipelineOptions, argv: list[str]) -> None:
+    """``--local_workers``: on the DirectRunner, unless Beam's own worker options are given."""
+    if any(arg.startswith(("--direct_num_workers", "--direct_running_mode")) for arg in argv):
+        return
+    direct, workers = options.view_as(DirectOptions), options.view_as(BatchOptions).local_workers
+    runner = options.view_as(StandardOptions).runner
+    if (runner or "DirectRunner") != "DirectRunner" or workers == "1":
+        return
+    if workers == "auto":
+        size = sum(
+            m.size_in_bytes for r in FileSystems.match([options.view_as(BatchOptions).input]) for m in r.metadata_list
+        )
+        workers = str(os.cpu_count() or 1) if size >= LOCAL_PARALLEL_BYTES else "1"
+    if not workers.isdigit():
+        raise OptionsError(f"--local_workers must be auto or a number, not {workers!r}")
+    if int(workers) > 1:
+        direct.direct_num_workers, direct.direct_running_mode = int(workers), "multi_processing"
