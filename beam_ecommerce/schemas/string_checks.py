@@ -135,8 +135,8 @@ class ColumnCheck:
         invalid = self._invalid_each(unknown)
         if len(self.valid) + len(unknown) > _MEMO_SIZE:
             self.valid.clear()
-        self.valid.update(unknown)
-        self.valid -= invalid
+        # Only valid values enter the memo: another thread may read it meanwhile.
+        self.valid.update(set(unknown) - invalid)
         return invalid
 
     def _invalid_each(self, values: list[str]) -> set[str]:

@@ -15,7 +15,7 @@ from beam_ecommerce import metrics
 from beam_ecommerce.records import JSON, Event, EventBatch, RawBatch, RawRecord, RowBatch
 from beam_ecommerce.schemas.decoders import contract_decoder
 from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RecordError, RouteBatch, RunContext
-from beam_ecommerce.transforms.enrich import EnrichEvent, RowEnricher
+from beam_ecommerce.transforms.enrich import EnrichEvent
 from beam_ecommerce.transforms.parse import READ_ERROR_ATTRIBUTE, ParseRecord
 from beam_ecommerce.transforms.streaming import LatenessGate
 from beam_ecommerce.transforms.validate import ValidateEvent
@@ -129,12 +129,16 @@ class RunFastCore(RunStages):
         except RecordError:
             # Some timestamp cannot be read: row by row, the failing ones to the reference stages.
             rows, raws = _keep(
-                rows, raws, rest, [_enriched(enricher, row, raw) for row, raw in zip(rows, raws, strict=True)]
+                rows,
+                raws,
+                rest,
+                [_passes(enricher.enrich_rows, [row], [raw.source]) for row, raw in zip(rows, raws, strict=True)],
             )
-        # Decoded numbers always fit: the decoder bounds integers to INT64 and JSON has no inf or nan.
-        columns = self.fit.columns
-        if not set().union(*rows) <= columns:
-            rows, raws = _keep(rows, raws, rest, [row.keys() <= columns for row in rows])
+        # Nested numbers come from the decoder, which bounds integers to INT64 (and JSON has no inf or
+        # nan): only the columns and the top-level numbers, which enrich may derive, need checking.
+        fit = self.fit
+        if not (set().union(*rows) <= fit.columns and fit.top_level_numbers_fit(rows)):
+            rows, raws = _keep(rows, raws, rest, [_passes(fit.check_row, row) for row in rows])
         return rows, raws
 
     def _run_after_enrich(self, raws: list[RawRecord], rows: RowBatch):
@@ -153,9 +157,10 @@ def _keep(rows: list[dict], raws: list[RawRecord], rest: RawBatch, keep: list[bo
     return RowBatch(compress(rows, keep)), list(compress(raws, keep))
 
 
-def _enriched(enricher: RowEnricher, row: dict, raw: RawRecord) -> bool:
+def _passes(check, *args) -> bool:
+    """Whether ``check(*args)`` goes through without a ``RecordError``."""
     try:
-        enricher.enrich_rows([row], [raw.source])
+        check(*args)
     except RecordError:
         return False
     return True

@@ -26,6 +26,7 @@ from beam_ecommerce.transforms.dead_letter import RecordError, RunContext
 from beam_ecommerce.transforms.parse import parse_json
 from beam_ecommerce.transforms.process import RunFastCore, RunStages, core_stages
 from beam_ecommerce.transforms.validate import validate_event
+from beam_ecommerce.transforms.warehouse_fit import FitWarehouse
 from tests.samples import EVENT_TYPES, sample_event
 
 CONTEXT = RunContext("diff-run", "diff-version")
@@ -302,3 +303,25 @@ def test_an_event_type_the_generator_cannot_translate_is_left_to_the_reference()
 def test_the_decoder_vouches_for_every_valid_event(events):
     encoded = [orjson.dumps(event) for event in events]
     assert [_typed(row) for row in contract_decoder().decode_batch(encoded)] == [_typed(e) for e in events]
+
+
+def test_the_fast_paths_column_check_of_numbers_agrees_with_the_row_check():
+    """Enrich derives top-level numbers (revenue) the decoder never bounded: checked a column at a time."""
+    fit = FitWarehouse(CONTEXT)
+    batches = [
+        [{"revenue": 1.5, "quantity": 3}, {"revenue": None}],
+        [{"revenue": float("inf")}],
+        [{"revenue": 2.0}, {"quantity": 2**63}],
+        [{"quantity": -(2**63)}],
+    ]
+    for rows in batches:
+        per_row = all(_row_fits(fit, row) for row in rows)
+        assert fit.top_level_numbers_fit(rows) == per_row, rows
+
+
+def _row_fits(fit: FitWarehouse, row: dict) -> bool:
+    try:
+        fit.check_row(row)
+    except RecordError:
+        return False
+    return True
