@@ -80,7 +80,7 @@ def contenders(size: int, data: str, out: str) -> list[tuple[str, list[str]]]:
     ]
 
 
-def run_size(size: int, workdir: str) -> list[Measurement]:
+def run_size(size: int, workdir: str, rounds: int = 1) -> list[Measurement]:
     data, out = f"{workdir}/{size}/landing", f"{workdir}/{size}/out"
     shutil.rmtree(f"{workdir}/{size}", ignore_errors=True)
     os.makedirs(out)
@@ -101,10 +101,15 @@ def run_size(size: int, workdir: str) -> list[Measurement]:
             ),
         )
     ]
-    for name, argv in contenders(size, data, out):
-        shutil.rmtree(f"{out}/batch", ignore_errors=True)
-        results.append(measure(name, size, argv))
-    return results
+    # On a shared machine, rounds interleave the contenders and keep each one's fastest run.
+    best: dict[str, Measurement] = {}
+    for _ in range(rounds):
+        for name, argv in contenders(size, data, out):
+            shutil.rmtree(f"{out}/batch", ignore_errors=True)
+            run = measure(name, size, argv)
+            if name not in best or run.seconds < best[name].seconds:
+                best[name] = run
+    return results + list(best.values())
 
 
 def table(results: list[Measurement]) -> str:
@@ -126,11 +131,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--workdir", default="benchmarks/results")
+    parser.add_argument("--rounds", type=int, default=1, help="runs per contender, interleaved; the fastest is kept")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     results: list[Measurement] = []
     for size in args.sizes:
-        results.extend(run_size(size, os.path.abspath(args.workdir)))
+        results.extend(run_size(size, os.path.abspath(args.workdir), args.rounds))
         print(table(results), flush=True)
         print()
     return 0
