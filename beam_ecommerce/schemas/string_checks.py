@@ -7,8 +7,8 @@ value must make up one newline-terminated segment. That is exact only where the 
 cannot match a newline, which is proven on its parse tree (only literals, classes and
 groups that exclude ``\\n``; no lookaround, no back-reference, anchors only at the ends);
 values that contain a newline are never joined, and each segment is an atomic group, so
-the joined regex can wrongly fail but never wrongly pass. Where it fails, each value is
-checked with the reference's own call. Regexes
+the joined regex can wrongly fail but never wrongly pass. Where it fails, the values are
+halved until the culprits are found with the reference's own call, value by value. Regexes
 that cannot be joined (the e-mail format's lookarounds) are called once per distinct
 value, and valid values that recur are remembered.
 """
@@ -27,6 +27,8 @@ from typing import Any, NamedTuple
 # Where recurring values are remembered (e-mails, IP addresses), at most this many per field.
 _MEMO_SIZE = 50_000
 _NEWLINE = ord("\n")
+# Below this many values a failing column is checked value by value.
+_LEAF = 32
 _SAFE_CATEGORIES = {sre.CATEGORY_DIGIT, sre.CATEGORY_WORD}
 
 
@@ -125,10 +127,14 @@ class ColumnCheck:
                 rows[i] = {}
 
     def _invalid_joined(self, values: list[str]) -> set[str]:
+        if len(values) <= _LEAF:
+            return self._invalid_each(values)
         text = "\n".join(values) + "\n"
         if text.count("\n") == len(values) and all(regex.match(text) for regex in self.joined):
             return set()
-        return self._invalid_each(values)
+        # Halving finds a few bad values among thousands in a few joined calls per level.
+        half = len(values) // 2
+        return self._invalid_joined(values[:half]) | self._invalid_joined(values[half:])
 
     def _invalid_distinct(self, values: list[str]) -> set[str]:
         unknown = list(set(values) - self.valid)
