@@ -51,13 +51,18 @@ class FitWarehouse(RouteBatch):
         return event
 
     def top_level_numbers_fit(self, rows: list[dict[str, Any]]) -> bool:
-        """Whether every top-level numeric value of ``rows`` fits its column, a column at a time."""
+        """Whether every top-level numeric value of ``rows`` fits its column, a column at a time.
+
+        A float column's values are all finite if their sum is (inf and nan propagate); a sum
+        that overflows only sends the batch to the row-by-row check.
+        """
         for name, column_type in self.numeric:
-            kind = float if column_type == "FLOAT64" else int
-            values = [value for value in map(dict.get, rows, repeat(name)) if isinstance(value, kind)]
-            if kind is float and not all(map(math.isfinite, values)):
+            values = list(filter(None, map(dict.get, rows, repeat(name))))  # zeros always fit
+            if not values:
+                continue
+            if column_type == "FLOAT64" and not _finite(sum(values)):
                 return False
-            if kind is int and values and not INT64_MIN <= min(values) <= max(values) <= INT64_MAX:
+            if column_type == "INT64" and not INT64_MIN <= min(values) <= max(values) <= INT64_MAX:
                 return False
         return True
 
@@ -72,3 +77,10 @@ class FitWarehouse(RouteBatch):
             for item in row.get(name) or ():
                 for field_name, column_type in fields:
                     check_value(f"{name}.{field_name}", column_type, item.get(field_name))
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int beyond any float
+        return False

@@ -306,17 +306,23 @@ def test_the_decoder_vouches_for_every_valid_event(events):
 
 
 def test_the_fast_paths_column_check_of_numbers_agrees_with_the_row_check():
-    """Enrich derives top-level numbers (revenue) the decoder never bounded: checked a column at a time."""
+    """Enrich derives top-level numbers (revenue) the decoder never bounded: checked a column at a time.
+
+    The column check may only be stricter (a float sum that overflows sends the batch row by row).
+    """
     fit = FitWarehouse(CONTEXT)
-    batches = [
-        [{"revenue": 1.5, "quantity": 3}, {"revenue": None}],
+    exact = [
+        [{"revenue": 1.5, "quantity": 3}, {"revenue": None}, {"revenue": 0.0}],
         [{"revenue": float("inf")}],
+        [{"revenue": 2.0}, {"revenue": float("nan")}],
         [{"revenue": 2.0}, {"quantity": 2**63}],
         [{"quantity": -(2**63)}],
     ]
-    for rows in batches:
-        per_row = all(_row_fits(fit, row) for row in rows)
-        assert fit.top_level_numbers_fit(rows) == per_row, rows
+    for rows in exact:
+        assert fit.top_level_numbers_fit(rows) == all(_row_fits(fit, row) for row in rows), rows
+    overflowing = [{"revenue": 1e308}, {"revenue": 1e308}]
+    assert all(_row_fits(fit, row) for row in overflowing)
+    assert not fit.top_level_numbers_fit(overflowing)
 
 
 def _row_fits(fit: FitWarehouse, row: dict) -> bool:
