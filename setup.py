@@ -14,6 +14,7 @@ INSTALL_REQUIRES = [
     "apache-beam[gcp]==2.77.0",
     "duckdb==2.0.1",
     "fastjsonschema==2.22.3",
+    "msgspec==0.22.0",
     "orjson==3.13.0",
     "pyarrow==25.0.1",
     "Faker==40.63.0",

@@ -45,6 +45,13 @@ class EventSourceOptions(PipelineOptions):
         )
         parser.add_argument("--batch_size", type=int, default=2000, help="Records per batch in the core.")
         parser.add_argument(
+            "--core",
+            choices=("fast", "reference"),
+            default="fast",
+            help="fast (default): decoders generated from the contract judge each batch at once, the rest goes "
+            "record by record; reference: every record through the stages one by one. Same rows and dead letters.",
+        )
+        parser.add_argument(
             "--sink",
             choices=(DUCKDB, BIGQUERY),
             default=DUCKDB,
@@ -118,4 +125,11 @@ class BatchOptions(PipelineOptions):
             help="Largest record (line or CSV row) the pipeline processes, in bytes (default 10 MiB). A larger "
             "one becomes a dead letter (stage parse, reason record_too_large) with its length, its sha256 and "
             f"its first {OVERSIZED_PREFIX_BYTES} bytes; it is never held in memory whole.",
+        )
+        parser.add_argument(
+            "--local_workers",
+            default="auto",
+            help="DirectRunner worker processes (Beam's --direct_num_workers with multi_processing). auto "
+            "(default): one per CPU core for inputs of 400 MB (about 1M events) or more, where two measured "
+            "faster than one; one process below, where starting workers costs more than they save.",
         )

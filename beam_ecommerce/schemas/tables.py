@@ -12,21 +12,31 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from beam_ecommerce.schemas.contract import event_schemas
 
-_ARROW_TYPES: Mapping[str, pa.DataType] = {
-    "STRING": pa.string(),
-    "INT64": pa.int64(),
-    "FLOAT64": pa.float64(),
-    "BOOL": pa.bool_(),
-    "BYTES": pa.binary(),
-    "DATE": pa.date32(),
-    "TIMESTAMP": pa.timestamp("us", tz="UTC"),
-}
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@functools.cache
+def _arrow_types() -> Mapping[str, pa.DataType]:
+    # pyarrow is imported when an Arrow schema is asked for: importing it costs the generator
+    # (which needs the contract, not Arrow) a fifth of a second per run.
+    import pyarrow as pa
+
+    return {
+        "STRING": pa.string(),
+        "INT64": pa.int64(),
+        "FLOAT64": pa.float64(),
+        "BOOL": pa.bool_(),
+        "BYTES": pa.binary(),
+        "DATE": pa.date32(),
+        "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+    }
+
+
 _DUCKDB_TYPES: Mapping[str, str] = {
     "STRING": "VARCHAR",
     "INT64": "BIGINT",
@@ -61,10 +71,12 @@ class Column:
         return spec
 
     def arrow(self) -> pa.Field:
+        import pyarrow as pa
+
         if self.type == "RECORD":
             value_type: pa.DataType = pa.struct([f.arrow() for f in self.fields])
         else:
-            value_type = _ARROW_TYPES[self.type]
+            value_type = _arrow_types()[self.type]
         if self.mode == "REPEATED":
             value_type = pa.list_(value_type)
         return pa.field(self.name, value_type, nullable=self.mode != "REQUIRED")
@@ -101,6 +113,8 @@ class Table:
         return {"type": "DAY", "field": self.partition_field}
 
     def arrow_schema(self) -> pa.Schema:
+        import pyarrow as pa
+
         return pa.schema([c.arrow() for c in self.columns])
 
     def duckdb_ddl(self) -> str:

@@ -66,3 +66,11 @@ class Pseudonymizer:
                 self._memo.clear()
             self._memo[value] = token
         return token
+
+    def many(self, values: list[str | None]) -> list[str | None]:
+        """The tokens of ``values``, ``None`` where a value is ``None``; remembered ones looked up in one pass."""
+        tokens = list(map(self._memo.get, values))
+        for i in [i for i, token in enumerate(tokens) if token is None]:
+            if values[i] is not None:
+                tokens[i] = self(values[i])
+        return tokens

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import compress
+from operator import attrgetter, not_
 from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.utils.secret import Secret
 
-from beam_ecommerce.records import EventBatch, RawBatch, RowBatch
-from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RouteBatch, RunContext
+from beam_ecommerce import metrics
+from beam_ecommerce.records import JSON, Event, EventBatch, RawBatch, RawRecord, RowBatch
+from beam_ecommerce.schemas.decoders import contract_decoder
+from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RecordError, RouteBatch, RunContext
 from beam_ecommerce.transforms.enrich import EnrichEvent
-from beam_ecommerce.transforms.parse import ParseRecord
+from beam_ecommerce.transforms.parse import READ_ERROR_ATTRIBUTE, ParseRecord
 from beam_ecommerce.transforms.streaming import LatenessGate
 from beam_ecommerce.transforms.validate import ValidateEvent
 from beam_ecommerce.transforms.warehouse_fit import FitWarehouse
@@ -28,7 +32,7 @@ class ProcessedEvents(NamedTuple):
 
 
 class RunStages(beam.DoFn):
-    """Runs the core's stages one after the other on each batch.
+    """Runs the core's stages one after the other on each batch: the reference core.
 
     The stages are the DoFns of ``ParseEvents``, ``ValidateEvents`` and ``EnrichEvents``;
     chaining them inside one DoFn gives one output of dead letters without a
@@ -43,17 +47,135 @@ class RunStages(beam.DoFn):
             stage.setup()
 
     def process(self, batch: RawBatch):
-        for stage in self.stages:
-            accepted = None
-            for output in stage.process(batch):
-                if isinstance(output, pvalue.TaggedOutput):
-                    yield output
-                else:
-                    accepted = output
-            if accepted is None:
-                return
-            batch = accepted
-        yield _rows(batch)
+        rows = RowBatch()
+        yield from self.run_stages(batch, rows)
+        if rows:
+            yield rows
+
+    def run_stages(self, batch: list, rows: RowBatch):
+        """Yields the dead letters of ``batch`` through all stages and adds its rows to ``rows``."""
+        events = yield from _through(self.stages, batch)
+        rows.extend(event.fields for event in events)
+
+
+def _through(stages: list[RouteBatch], batch: list):
+    """Yields the dead letters of ``batch`` through ``stages``; returns the events the last stage accepted."""
+    for stage in stages:
+        accepted = EventBatch()
+        for output in stage.process(batch):
+            if isinstance(output, pvalue.TaggedOutput):
+                yield output
+            else:
+                accepted = output
+        if not accepted:
+            return accepted
+        batch = accepted
+    return batch
+
+
+class RunFastCore(RunStages):
+    """The same stages, with the records the contract's fast decoder vouches for kept off the per-record path.
+
+    Per batch, the generated decoder (``schemas.decoders``) turns each JSON record it can
+    judge into a valid event dict in one call; those are enriched in one loop and checked
+    against the warehouse's columns. Any record the fast path cannot take to the end
+    (the decoder cannot vouch for it, its timestamp does not parse, it has a column the
+    table lacks) runs the reference stages from its raw bytes, so every rejection and its
+    reason are the reference's own. Stages after enrich other than ``FitWarehouse`` (the
+    streaming lateness gate) run on the fast rows too.
+    """
+
+    def __init__(self, stages: list[RouteBatch]) -> None:
+        super().__init__(stages)
+        enrich_at = next(i for i, stage in enumerate(stages) if isinstance(stage, EnrichEvent))
+        self.enrich, self.after_enrich, self.fit = stages[enrich_at], stages[enrich_at + 1 : -1], stages[-1]
+        if not isinstance(self.fit, FitWarehouse):
+            raise TypeError("the fast core needs FitWarehouse as the last stage")
+        self._records_in = metrics.counter(metrics.RECORDS_IN)
+        # The fast rows pass these stages too: count them where the reference core would.
+        self._enriched_out = [metrics.counter(f"{stage.stage}_out") for stage in stages[: enrich_at + 1]]
+        self._fit_out = metrics.counter(f"{self.fit.stage}_out")
+
+    def setup(self) -> None:
+        super().setup()
+        self._decode_batch = contract_decoder().decode_batch
+
+    def process(self, batch: RawBatch):
+        self.enrich.enricher.start_batch()
+        if set(map(attrgetter("format"), batch)) == {JSON} and not any(map(attrgetter("attributes"), batch)):
+            candidates, rest = batch, RawBatch()
+        else:
+            candidates, rest = RawBatch(), RawBatch()
+            for raw in batch:
+                (candidates if raw.format == JSON and not _read_error(raw) else rest).append(raw)
+        decoded = self._decode_batch(list(map(attrgetter("payload"), candidates)))
+        rows, raws = _keep(decoded, candidates, rest, list(map(bool, decoded)))
+        rows, raws = self._enrich(rows, raws, rest)
+        self._records_in.inc(len(batch) - len(rest))
+        for counter in self._enriched_out:
+            counter.inc(len(rows))
+        if self.after_enrich:
+            yield from self._run_after_enrich(raws, rows)
+        self._fit_out.inc(len(rows))
+        yield from self.run_stages(rest, rows)
+        if rows:
+            yield rows
+
+    def _enrich(self, rows: RowBatch, raws: list[RawRecord], rest: RawBatch) -> tuple[RowBatch, list[RawRecord]]:
+        """The decoded rows enriched, those that cannot be (or do not fit the table) moved to ``rest``."""
+        enricher = self.enrich.enricher
+        try:
+            enricher.enrich_rows(rows, [raw.source for raw in raws])
+        except RecordError:
+            # Some timestamp cannot be read: row by row, the failing ones to the reference stages.
+            rows, raws = _keep(
+                rows,
+                raws,
+                rest,
+                [_passes(enricher.enrich_rows, [row], [raw.source]) for row, raw in zip(rows, raws, strict=True)],
+            )
+        # Nested numbers come from the decoder, which bounds integers to INT64 (and JSON has no inf or
+        # nan): only the columns and the top-level numbers, which enrich may derive, need checking.
+        fit = self.fit
+        if not (set().union(*rows) <= fit.columns and fit.top_level_numbers_fit(rows)):
+            rows, raws = _keep(rows, raws, rest, [_passes(fit.check_row, row) for row in rows])
+        return rows, raws
+
+    def _run_after_enrich(self, raws: list[RawRecord], rows: RowBatch):
+        """Runs the stages between enrich and ``FitWarehouse`` on the fast rows, keeping in ``rows`` those they pass."""
+        events = yield from _through(self.after_enrich, EventBatch(map(Event, raws, rows)))
+        rows[:] = [event.fields for event in events]
+
+
+def _read_error(raw: RawRecord) -> bool:
+    return bool(raw.attributes) and any(key == READ_ERROR_ATTRIBUTE for key, _ in raw.attributes)
+
+
+def _keep(rows: list[dict], raws: list[RawRecord], rest: RawBatch, keep: list[bool]) -> tuple[RowBatch, list]:
+    """The rows (and their records) ``keep`` marks; the records of the others go to ``rest``."""
+    rest.extend(compress(raws, map(not_, keep)))
+    return RowBatch(compress(rows, keep)), list(compress(raws, keep))
+
+
+def _passes(check, *args) -> bool:
+    """Whether ``check(*args)`` goes through without a ``RecordError``."""
+    try:
+        check(*args)
+    except RecordError:
+        return False
+    return True
+
+
+def core_stages(context: RunContext, pii_key: str | Secret, allowed_lateness: timedelta | None = None) -> list:
+    """The core's stages in order: parse, validate, enrich, the lateness gate (streaming), fit the warehouse."""
+    stages = [ParseRecord(context), ValidateEvent(context), EnrichEvent(context, pii_key)]
+    if allowed_lateness is not None:
+        stages.append(LatenessGate(context, allowed_lateness))
+    return [*stages, FitWarehouse(context)]
+
+
+FAST, REFERENCE = "fast", "reference"
+CORES = {FAST: RunFastCore, REFERENCE: RunStages}
 
 
 class ProcessEvents(beam.PTransform):
@@ -64,26 +186,28 @@ class ProcessEvents(beam.PTransform):
     stages as ``ParseEvents`` | ``ValidateEvents`` | ``EnrichEvents``, in one step; a
     streaming pipeline adds the ``LatenessGate`` stage with ``allowed_lateness``. The last
     stage, ``FitWarehouse``, dead-letters rows the warehouse tables cannot hold (stage ``sink``).
+    ``core`` picks ``fast`` (``RunFastCore``, the default) or ``reference`` (``RunStages``,
+    record by record): same rows, same dead letters.
     """
 
-    def __init__(self, context: RunContext, pii_key: str | Secret, allowed_lateness: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        context: RunContext,
+        pii_key: str | Secret,
+        allowed_lateness: timedelta | None = None,
+        core: str = FAST,
+    ) -> None:
         super().__init__()
         self.context = context
         self.pii_key = pii_key
         self.allowed_lateness = allowed_lateness
+        self.core = CORES[core]
 
     def expand(self, batches) -> ProcessedEvents:
-        stages = [ParseRecord(self.context), ValidateEvent(self.context), EnrichEvent(self.context, self.pii_key)]
-        if self.allowed_lateness is not None:
-            stages.append(LatenessGate(self.context, self.allowed_lateness))
-        stages.append(FitWarehouse(self.context))
-        core = beam.ParDo(RunStages(stages)).with_output_types(RowBatch)
+        core = beam.ParDo(self.core(core_stages(self.context, self.pii_key, self.allowed_lateness)))
+        core = core.with_output_types(RowBatch)
         outputs = batches | "ParseValidateEnrich" >> core.with_outputs(DEAD_LETTER_TAG, main="rows")
         return ProcessedEvents(outputs.rows, outputs[DEAD_LETTER_TAG])
-
-
-def _rows(events: EventBatch) -> RowBatch:
-    return RowBatch(event.fields for event in events)
 
 
 class BatchRecords(beam.PTransform):

@@ -11,6 +11,7 @@ goes on. The rules are the tables' own types, so both warehouses share them.
 from __future__ import annotations
 
 import math
+from itertools import repeat
 from typing import Any
 
 from beam_ecommerce.records import Event
@@ -46,7 +47,27 @@ class FitWarehouse(RouteBatch):
         )
 
     def apply(self, event: Event) -> Event:
-        row = event.fields
+        self.check_row(event.fields)
+        return event
+
+    def top_level_numbers_fit(self, rows: list[dict[str, Any]]) -> bool:
+        """Whether every top-level numeric value of ``rows`` fits its column, a column at a time.
+
+        A float column's values are all finite if their sum is (inf and nan propagate); a sum
+        that overflows only sends the batch to the row-by-row check.
+        """
+        for name, column_type in self.numeric:
+            values = list(filter(None, map(dict.get, rows, repeat(name))))  # zeros always fit
+            if not values:
+                continue
+            if column_type == "FLOAT64" and not _finite(sum(values)):
+                return False
+            if column_type == "INT64" and not INT64_MIN <= min(values) <= max(values) <= INT64_MAX:
+                return False
+        return True
+
+    def check_row(self, row: dict[str, Any]) -> None:
+        """Raises ``RecordError`` if the table cannot hold ``row``."""
         if not row.keys() <= self.columns:
             missing = ", ".join(sorted(row.keys() - self.columns))
             raise RecordError("unknown_column", f"the table has no column {missing}")
@@ -56,4 +77,10 @@ class FitWarehouse(RouteBatch):
             for item in row.get(name) or ():
                 for field_name, column_type in fields:
                     check_value(f"{name}.{field_name}", column_type, item.get(field_name))
-        return event
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int beyond any float
+        return False

@@ -1,0 +1,39 @@
+"""``--local_workers``: how many DirectRunner processes the batch command uses."""
+
+from __future__ import annotations
+
+import pytest
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+
+from beam_ecommerce.pipelines import batch
+from beam_ecommerce.pipelines.options import OptionsError
+
+
+def _workers(tmp_path, *args: str) -> tuple[int, str]:
+    (tmp_path / "events.jsonl").write_bytes(b"{}\n" * 10)
+    argv = [f"--input={tmp_path}/events.jsonl", *args]
+    options = PipelineOptions(argv)
+    batch._use_local_cores(options, argv)
+    direct = options.view_as(DirectOptions)
+    return direct.direct_num_workers, direct.direct_running_mode
+
+
+def test_auto_keeps_one_process_for_a_small_input(tmp_path):
+    assert _workers(tmp_path) == (1, "in_memory")
+
+
+def test_auto_uses_every_core_for_a_large_input(tmp_path, monkeypatch):
+    monkeypatch.setattr(batch, "LOCAL_PARALLEL_BYTES", 10)
+    monkeypatch.setattr(batch.os, "cpu_count", lambda: 2)
+    assert _workers(tmp_path) == (2, "multi_processing")
+
+
+def test_a_number_is_taken_as_given_and_beams_own_options_win(tmp_path):
+    assert _workers(tmp_path, "--local_workers=3") == (3, "multi_processing")
+    assert _workers(tmp_path, "--local_workers=3", "--direct_num_workers=1") == (1, "in_memory")
+    assert _workers(tmp_path, "--local_workers=3", "--runner=DataflowRunner") == (1, "in_memory")
+
+
+def test_anything_else_is_an_options_error(tmp_path):
+    with pytest.raises(OptionsError, match="--local_workers"):
+        _workers(tmp_path, "--local_workers=many")
