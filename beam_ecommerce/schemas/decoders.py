@@ -231,7 +231,8 @@ class ContractDecoder:
         structs = tuple(t.struct for t in self.event_types.values())
         self._decode = msgspec.json.Decoder(Union[structs]).decode if structs else None  # noqa: UP007
         # Invalid UTF-8 raises UnicodeDecodeError, a ValueError.
-        self._errors = (msgspec.MsgspecError, ValueError)
+        # msgspec raises RecursionError on deep nesting: the reference path judges such a record too.
+        self._errors = (msgspec.MsgspecError, ValueError, RecursionError)
         self.string_checks = column_checks(
             {event_type: translated.tests for event_type, translated in self.event_types.items()},
             {event_type: translated.struct.__struct_fields__ for event_type, translated in self.event_types.items()},

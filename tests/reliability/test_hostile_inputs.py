@@ -24,7 +24,7 @@ from beam_ecommerce.io.files import OVERSIZED_PREFIX_BYTES
 from beam_ecommerce.pipelines import batch
 from beam_ecommerce.records import RawRecord
 from beam_ecommerce.schemas import csv_columns
-from beam_ecommerce.transforms import parse
+from beam_ecommerce.transforms import process
 from beam_ecommerce.transforms.dead_letter import MAX_MESSAGE_CHARS, RunContext, dead_letter_row
 from tests.reliability.support import batch_args
 from tests.samples import EVENT_TYPES, sample_event
@@ -89,17 +89,18 @@ def test_a_truncated_gzip_fails_the_run_naming_the_file_and_offset_and_still_loa
     assert f"{path}@{len(cut)}" in capsys.readouterr().out
 
 
-def test_a_record_dropped_on_purpose_shows_as_lost_and_fails_the_run(tmp_path, monkeypatch):
-    """A stand-in for a bug in the core: its parse stage swallows the first record of every batch."""
+@pytest.mark.parametrize(("core", "step"), [("fast", process.RunFastCore), ("reference", process.RunStages)])
+def test_a_record_dropped_on_purpose_shows_as_lost_and_fails_the_run(tmp_path, monkeypatch, core, step):
+    """A stand-in for a bug in the core: the core's step swallows the first record of every batch."""
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "e.jsonl").write_bytes(_jsonl(_events(30)))
-    original = parse.ParseRecord.process
+    original = step.process
 
     def swallow_one(self, batch):
         return original(self, type(batch)(batch[1:]))
 
-    monkeypatch.setattr(parse.ParseRecord, "process", swallow_one)
-    summary = _run(tmp_path, tmp_path / "in" / "e.jsonl", "--batch_size=1000")
+    monkeypatch.setattr(step, "process", swallow_one)
+    summary = _run(tmp_path, tmp_path / "in" / "e.jsonl", "--batch_size=1000", f"--core={core}")
 
     assert summary.records_in == 30
     assert summary.rows_loaded == 29

@@ -256,6 +256,13 @@ def test_records_that_are_not_plain_json_take_the_reference_path():
     assert _outputs(_core(RunFastCore), records) == _outputs(_core(RunStages), records)
 
 
+def test_nesting_too_deep_for_the_decoder_is_left_to_the_reference():
+    deep = orjson.dumps(sample_event("page_view"))[:-1] + b', "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    records = [RawRecord(deep, "a:1"), RawRecord(orjson.dumps(sample_event("payment")), "a:2")]
+    assert contract_decoder().decode_batch([deep]) == [{}]
+    assert _outputs(_core(RunFastCore), records) == _outputs(_core(RunStages), records)
+
+
 _NEWLINE_FREE = st.text(st.characters(blacklist_characters="\n"), max_size=8)
 
 
