@@ -113,6 +113,9 @@ with DAG(
         query_params=run_plan["check_params"],
         use_legacy_sql=False,
         gcp_conn_id=settings.GCP_CONN_ID,
+        # Only the deferrable path sends query_params with the job; the other one runs the
+        # SQL through the DB-API hook without them, and BigQuery rejects @run_id.
+        deferrable=True,
         # dbt may still be committing when the first try runs: give it a little time.
         retry_delay=timedelta(minutes=2),
     )
