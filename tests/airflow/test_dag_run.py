@@ -26,8 +26,8 @@ from types import SimpleNamespace
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
-from airflow.providers.google.cloud.hooks.gcs import GCSHook
 from airflow.providers.google.cloud.hooks.dataflow import AsyncDataflowHook, DataflowHook, DataflowJobStatus
+from airflow.providers.google.cloud.hooks.gcs import GCSHook
 from airflow.providers.google.cloud.triggers.gcs import GCSUploadSessionTrigger
 from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
 from google.auth.credentials import AnonymousCredentials
@@ -120,9 +120,7 @@ def airflow_db():
 
 def test_a_scheduled_run_processes_the_previous_day_end_to_end(airflow_db, played, fake_dbt, monkeypatch) -> None:
     dbt, record = fake_dbt
-    monkeypatch.setenv(
-        "AIRFLOW_VAR_BEAM_ECOMMERCE", json.dumps({"project_id": PROJECT, "dbt_executable": str(dbt)})
-    )
+    monkeypatch.setenv("AIRFLOW_VAR_BEAM_ECOMMERCE", json.dumps({"project_id": PROJECT, "dbt_executable": str(dbt)}))
     # The DAG's connection, with no credentials in it: nothing may reach Google.
     monkeypatch.setenv(
         "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps({"conn_type": "google_cloud_platform", "extra": {}})
