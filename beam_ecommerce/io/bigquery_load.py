@@ -11,9 +11,10 @@ is dropped after the MERGE.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +92,26 @@ ON target.{key} = source.{key} AND ({touched})
 WHEN NOT MATCHED THEN
     INSERT ({", ".join(columns)})
     VALUES ({", ".join(f"source.{name}" for name in columns)})"""
+
+
+# Dead-letter rows are built in the insert API's JSON form (ISO timestamps, base64 bytes);
+# Avro load files take the values themselves.
+_FROM_JSON: dict[str, Callable[[str], Any]] = {
+    "TIMESTAMP": dt.datetime.fromisoformat,
+    "DATE": dt.date.fromisoformat,
+    "BYTES": base64.b64decode,
+}
+
+
+class ToAvroValues:
+    """A row with its TIMESTAMP, DATE and BYTES columns as Python values, as Avro load files need."""
+
+    def __init__(self, table: Table) -> None:
+        self.converters = [(c.name, _FROM_JSON[c.type]) for c in table.columns if c.type in _FROM_JSON]
+
+    def __call__(self, row: Row) -> Row:
+        converted = [(name, convert(row[name])) for name, convert in self.converters if isinstance(row.get(name), str)]
+        return {**row, **dict(converted)} if converted else row
 
 
 def partition_day(row: Row, table: Table) -> dt.date:
@@ -185,6 +206,7 @@ class LoadAndMerge(beam.PTransform):
             once | "CreateStagingTable" >> beam.ParDo(CreateStagingTable(self.project, self.target))
         )
         table = self.target.table
+        rows = rows | "ToAvroValues" >> beam.Map(ToAvroValues(table))
         loaded = (
             rows
             | "WaitForTables" >> beam.Map(_after, self.ready)

@@ -13,20 +13,29 @@ code talking to a service that cannot run here).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from types import SimpleNamespace
 
+import apache_beam as beam
 import duckdb
+import fastavro
+import orjson
 import pytest
 from apache_beam.io.gcp.bigquery import WriteToBigQuery
-from apache_beam.io.gcp.bigquery_tools import FileFormat
+from apache_beam.io.gcp.bigquery_tools import AvroRowWriter, FileFormat
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import given
 from hypothesis import strategies as st
 
 from beam_ecommerce.io import bigquery_load
-from beam_ecommerce.io.bigquery_load import MergeStaged, MergeTarget, day_ranges, merge_sql
+from beam_ecommerce.io.bigquery_load import MergeStaged, MergeTarget, ToAvroValues, day_ranges, merge_sql
+from beam_ecommerce.records import RawRecord
 from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
+from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from tests.cloud_pipeline import bigquery_batch_pipeline, bigquery_streaming_pipeline
+from tests.samples import sample_event
 
 DAY = dt.date(2026, 11, 3)
 
@@ -183,3 +192,37 @@ def test_the_merge_waits_for_every_load_and_copy_job_then_drops_the_staging_tabl
     kinds = [call[0] for call in RecordingClient.calls]
     assert kinds == ["wait", "wait", "wait", *(["query"] if days else []), "drop"]
     assert RecordingClient.calls[-1] == ("drop", "p.d.raw_events__run_run_1", True)
+
+
+def _avro_round_trip(row: dict, table) -> dict:
+    """``row`` as LoadAndMerge hands it to Beam's own Avro writer for load jobs, read back."""
+    buffer = io.BytesIO()
+    writer = AvroRowWriter(buffer, table.bigquery_schema())
+    writer.write(ToAvroValues(table)(row))
+    writer.flush()
+    (back,) = list(fastavro.reader(io.BytesIO(buffer.getvalue())))
+    return back
+
+
+def test_the_pipelines_rows_and_dead_letters_encode_as_the_load_jobs_avro():
+    """What the transform core emits, as FILE_LOADS with Avro would write it: no row may fail to encode."""
+    event = sample_event("order_placed")
+    records = [RawRecord(orjson.dumps(event), "gs://b/f.jsonl:1"), RawRecord(b"{broken", "gs://b/f.jsonl:2")]
+    with TestPipeline() as pipeline:
+        processed = (
+            pipeline
+            | beam.Create(records)
+            | BatchRecords()
+            | ProcessEvents(RunContext("r", "v"), "avro-test-key-0123456789")
+        )
+        rows = processed.rows | "Rows" >> beam.FlatMap(lambda batch: batch)
+        encoded = rows | "EncodeRows" >> beam.Map(_avro_round_trip, RAW_EVENTS)
+        assert_that(
+            encoded | beam.Map(lambda r: (r["event_id"], r["event_date"], len(r["items"]))),
+            equal_to([(event["event_id"], dt.date.fromisoformat(event["occurred_at"][:10]), len(event["items"]))]),
+            label="RowsEncode",
+        )
+        dead = processed.dead_letters | "EncodeDeadLetters" >> beam.Map(_avro_round_trip, DEAD_LETTER)
+        assert_that(
+            dead | beam.Map(lambda r: (r["stage"], r["payloadBytes"])), equal_to([("parse", b"{broken")]), label="Dead"
+        )
