@@ -39,6 +39,8 @@ TEST_REQUIRES = [
     "selenium==4.51.0",
     "dbt-bigquery==1.12.1",
     "sqlfluff==4.5.0",
+    # The GCS JSON API in memory: the offline Dataflow submission stages to it (tests/deploy).
+    "gcp-storage-emulator==2026.7.19",
 ]
 
 

@@ -30,6 +30,7 @@ from airflow.providers.google.cloud.operators.dataflow import DataflowStartFlexT
 from airflow.providers.google.cloud.sensors.gcs import GCSUploadSessionCompleteSensor
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 from beam_ecommerce_dags import alerts, plan, settings
 
 # dbt runs outside Airflow's environment; the command is fixed, its inputs come from env.
@@ -40,7 +41,10 @@ DBT_BUILD = (
 with DAG(
     dag_id=plan.DAG_ID,
     description="Landing files -> batch Flex Template -> dbt build -> freshness and dead-letter check",
-    schedule="@daily",
+    # One run per UTC day, started at the midnight that closes it: the run's data interval
+    # is that whole day. (Airflow 3's "@daily" is a trigger timetable whose run at
+    # midnight has a zero-length interval at that midnight, i.e. the day just starting.)
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -61,11 +65,10 @@ with DAG(
 ) as dag:
 
     @task(multiple_outputs=True)
-    def plan_run(dag_run: Any = None) -> dict[str, Any]:
-        """The run's plan; fails early, with a clear message, if the Variable is missing or wrong."""
-        # A manual run may have no logical date: it then processes the day it was asked for.
-        day = dag_run.logical_date or dag_run.run_after
-        return plan.plan(settings.load(), day, dag_run.run_id)
+    def plan_run(data_interval_start: Any = None, dag_run: Any = None) -> dict[str, Any]:
+        """The run's plan for the day its data interval starts; fails early, with a clear message,
+        if the Variable is missing or wrong. A manual run gets the last complete day before it."""
+        return plan.plan(settings.load(), data_interval_start, dag_run.run_id)
 
     run_plan = plan_run()
 
@@ -110,6 +113,9 @@ with DAG(
         query_params=run_plan["check_params"],
         use_legacy_sql=False,
         gcp_conn_id=settings.GCP_CONN_ID,
+        # Only the deferrable path sends query_params with the job; the other one runs the
+        # SQL through the DB-API hook without them, and BigQuery rejects @run_id.
+        deferrable=True,
         # dbt may still be committing when the first try runs: give it a little time.
         retry_delay=timedelta(minutes=2),
     )

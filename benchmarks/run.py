@@ -66,7 +66,7 @@ def contenders(size: int, data: str, out: str) -> list[tuple[str, list[str]]]:
         f"--input={pattern}",
         f"--duckdb_path={out}/batch/w.duckdb",
         f"--dead_letter_dir={out}/batch/dead_letter",
-        "--pii_hash_key=benchmark",
+        "--pii_hash_key=benchmark-key-0123456789",
     )
     return [
         (

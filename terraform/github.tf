@@ -1,6 +1,9 @@
-# Workload Identity Federation for .github/workflows/dbt_daily.yml: GitHub's OIDC token
-# for a run on the main branch of var.github_repository becomes short-lived credentials of
-# the dbt-ci service account. No service account key exists anywhere.
+# Workload Identity Federation for the GitHub workflows: GitHub's OIDC token becomes
+# short-lived credentials of one service account, chosen by the token's subject:
+#   dbt_daily.yml on the main branch          -> dbt-ci
+#   terraform_plan.yml, environment terraform-plan -> terraform-plan (delivery.tf)
+#   release.yml, environment release              -> release (delivery.tf)
+# No service account key exists anywhere.
 
 locals {
   github_enabled = var.github_repository != ""
@@ -28,8 +31,9 @@ resource "google_iam_workload_identity_pool_provider" "github" {
     "attribute.repository" = "assertion.repository"
     "attribute.ref"        = "assertion.ref"
   }
-  # Only this repository's main branch: forks, other branches and pull requests get nothing.
-  attribute_condition = "assertion.sub == 'repo:${var.github_repository}:ref:refs/heads/main'"
+  # Only this repository's main branch and its two delivery environments: forks, other
+  # branches and pull requests outside those environments get nothing.
+  attribute_condition = "assertion.sub in ['repo:${var.github_repository}:ref:refs/heads/main', 'repo:${var.github_repository}:environment:terraform-plan', 'repo:${var.github_repository}:environment:release']"
 
   oidc {
     issuer_uri = "https://token.actions.githubusercontent.com"
@@ -41,5 +45,5 @@ resource "google_service_account_iam_member" "github_runs_dbt" {
 
   service_account_id = google_service_account.this["dbt-ci"].name
   role               = "roles/iam.workloadIdentityUser"
-  member             = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.github[0].name}/attribute.repository/${var.github_repository}"
+  member             = "principal://iam.googleapis.com/${google_iam_workload_identity_pool.github[0].name}/subject/repo:${var.github_repository}:ref:refs/heads/main"
 }

@@ -15,6 +15,9 @@ locals {
     dbt-ci     = "GitHub Actions dbt_daily, through Workload Identity Federation"
     metabase   = "Metabase on Cloud Run: reads the marts"
     cloudbuild = "Cloud Build: builds and pushes the Flex Template images"
+    # GitHub Actions identities (github.tf): read-only planning and tag releases.
+    terraform-plan = "GitHub Actions terraform_plan: reads the project's configuration, changes nothing"
+    release        = "GitHub Actions release: publishes the Flex Templates and the generator image"
   }
   sa = { for key, account in google_service_account.this : key => "serviceAccount:${account.email}" }
   # Whoever runs dbt reads the raw tables and writes dbt's datasets.

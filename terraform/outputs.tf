@@ -97,3 +97,23 @@ output "workload_identity_provider" {
   description = "Full name of the GitHub OIDC provider (GitHub variable GCP_WORKLOAD_IDENTITY_PROVIDER)."
   value       = local.github_enabled ? google_iam_workload_identity_pool_provider.github[0].name : null
 }
+
+output "batch_dead_letter_dir" {
+  description = "The batch template's dead_letter_dir: its dead-letter files and run reports."
+  value       = "gs://${google_storage_bucket.this["dead-letter"].name}/batch"
+}
+
+output "streaming_dead_letter_dir" {
+  description = "The streaming template's dead_letter_dir: a file per minute of dead letters."
+  value       = "gs://${google_storage_bucket.this["dead-letter"].name}/streaming"
+}
+
+output "terraform_plan_service_account" {
+  description = "The account terraform_plan.yml plans as (GitHub variable GCP_TERRAFORM_PLAN_SERVICE_ACCOUNT)."
+  value       = google_service_account.this["terraform-plan"].email
+}
+
+output "release_service_account" {
+  description = "The account release.yml publishes as (GitHub variable GCP_RELEASE_SERVICE_ACCOUNT)."
+  value       = google_service_account.this["release"].email
+}

@@ -144,3 +144,26 @@ variable "airflow_impersonators" {
   type        = list(string)
   default     = []
 }
+
+variable "billing_account" {
+  description = "Billing account ID (XXXXXX-XXXXXX-XXXXXX) for the monthly budget alert; empty: no budget."
+  type        = string
+  default     = ""
+}
+
+variable "monthly_budget" {
+  description = "Monthly budget of the project, in var.budget_currency; 0: no budget."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.monthly_budget >= 0
+    error_message = "monthly_budget cannot be negative."
+  }
+}
+
+variable "budget_currency" {
+  description = "Currency of var.monthly_budget: the billing account's currency."
+  type        = string
+  default     = "EUR"
+}

@@ -1,4 +1,5 @@
-"""What one run of the batch DAG does, computed from the settings and the run's logical date.
+"""What one run of the batch DAG does, computed from the settings and the day the run processes
+(the start of its data interval: the run at midnight processes the day that midnight closes).
 
 Pure functions, so that the tests can check the launch body, the file pattern and the
 check query for any date without Airflow's database or Google credentials.
@@ -21,9 +22,9 @@ def dataflow_safe(text: str) -> str:
     return safe or "run"
 
 
-def landing_prefix(settings: Settings, logical_date: datetime) -> str:
+def landing_prefix(settings: Settings, day: datetime) -> str:
     """Object prefix of the day's event files in the landing bucket."""
-    return f"{settings.landing_prefix.strip('/')}/dt={logical_date:%Y-%m-%d}/events-"
+    return f"{settings.landing_prefix.strip('/')}/dt={day:%Y-%m-%d}/events-"
 
 
 def pipeline_run_id(airflow_run_id: str) -> str:
@@ -31,19 +32,19 @@ def pipeline_run_id(airflow_run_id: str) -> str:
     return f"airflow-{dataflow_safe(airflow_run_id)}"[:128]
 
 
-def launch_body(settings: Settings, logical_date: datetime, airflow_run_id: str) -> dict[str, Any]:
+def launch_body(settings: Settings, day: datetime, airflow_run_id: str) -> dict[str, Any]:
     """The ``projects.locations.flexTemplates.launch`` body for the batch template.
 
     Parameter names are the template's (templates/batch/metadata.json); the operator
     appends a random suffix to ``jobName``, so every try is a new, uniquely named job.
     """
-    date = f"{logical_date:%Y-%m-%d}"
+    date = f"{day:%Y-%m-%d}"
     return {
         "launchParameter": {
-            "jobName": f"beam-ecommerce-batch-{logical_date:%Y%m%d}",
+            "jobName": f"beam-ecommerce-batch-{day:%Y%m%d}",
             "containerSpecGcsPath": settings.batch_template,
             "parameters": {
-                "input": f"gs://{settings.landing_bucket}/{landing_prefix(settings, logical_date)}*",
+                "input": f"gs://{settings.landing_bucket}/{landing_prefix(settings, day)}*",
                 "bigquery_dataset": f"{settings.project_id}:{settings.raw_dataset}",
                 "dead_letter_dir": f"gs://{settings.dead_letter_bucket}/batch",
                 "pii_hash_key_secret": settings.pii_hash_key_secret,
@@ -55,7 +56,7 @@ def launch_body(settings: Settings, logical_date: datetime, airflow_run_id: str)
                 "tempLocation": f"gs://{settings.dataflow_bucket}/tmp",
                 "stagingLocation": f"gs://{settings.dataflow_bucket}/staging",
                 "maxWorkers": settings.max_workers,
-                "additionalUserLabels": {"dag": dataflow_safe(DAG_ID), "logical-date": date},
+                "additionalUserLabels": {"dag": dataflow_safe(DAG_ID), "day": date},
             },
         }
     }
@@ -122,14 +123,14 @@ def check_params(settings: Settings, airflow_run_id: str) -> list[dict[str, Any]
     ]
 
 
-def plan(settings: Settings, logical_date: datetime, airflow_run_id: str) -> dict[str, Any]:
+def plan(settings: Settings, day: datetime, airflow_run_id: str) -> dict[str, Any]:
     """Everything the run's tasks take from the settings, as one XCom."""
     return {
         "project_id": settings.project_id,
         "region": settings.region,
         "landing_bucket": settings.landing_bucket,
-        "landing_prefix": landing_prefix(settings, logical_date),
-        "launch_body": launch_body(settings, logical_date, airflow_run_id),
+        "landing_prefix": landing_prefix(settings, day),
+        "launch_body": launch_body(settings, day, airflow_run_id),
         "dbt_env": dbt_env(settings),
         "check_sql": check_sql(settings),
         "check_params": check_params(settings, airflow_run_id),

@@ -1,12 +1,16 @@
 """The cloud warehouse: BigQuery ``raw_events`` and ``dead_letter`` through Beam's ``WriteToBigQuery``.
 
-Rows go in with streaming inserts so that a row BigQuery rejects comes back in
-``failed_rows_with_errors`` and becomes a dead letter (stage ``sink``) instead of
-failing the job or being retried forever: ``RETRY_ON_TRANSIENT_ERROR`` retries only
-what can succeed. Duplicates within a run are dropped by ``DeduplicateEvents`` before
-the write (Dataflow's shuffle holds that state); tables are created partitioned by
-day and clustered as the contract says, and tables an older contract created gain
-the new contract's columns before the first row is written.
+A batch run loads: its rows, deduplicated by ``DeduplicateEvents`` (Dataflow's shuffle
+holds that state), go through free load jobs into a per-run staging table and one MERGE
+on the key into the target (``bigquery_load``), so a rerun or replay adds nothing.
+
+A stream inserts: rows go in with streaming inserts (seconds to queryable; billed per
+GB) so that a row BigQuery rejects comes back in ``failed_rows_with_errors`` and becomes
+a dead letter (stage ``sink``) instead of failing the job or being retried forever:
+``RETRY_ON_TRANSIENT_ERROR`` retries only what can succeed.
+
+Tables are created partitioned by day and clustered as the contract says, and tables an
+older contract created gain the new contract's columns before the first row is written.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from beam_ecommerce import metrics
+from beam_ecommerce.io.bigquery_load import LoadAndMerge, MergeTarget
 from beam_ecommerce.io.dead_letter_files import STREAM_WINDOW_SECONDS, WriteDeadLetterFiles
 from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.records import RawRecord, Row
@@ -129,7 +134,7 @@ def _count_offered(row: Row) -> Iterator[Row]:
     yield row
 
 
-def _write(table: Table, spec: str) -> WriteToBigQuery:
+def _insert_into(table: Table, spec: str) -> WriteToBigQuery:
     return WriteToBigQuery(
         table=spec,
         schema=table.bigquery_schema(),
@@ -147,9 +152,9 @@ def _write(table: Table, spec: str) -> WriteToBigQuery:
 class BigQuerySink(WarehouseSink):
     """The cloud sink: ``<project>:<dataset>.raw_events`` / ``.dead_letter`` plus JSONL dead-letter files.
 
-    A batch run hands it row batches and it deduplicates them; a stream hands it single
-    rows already deduplicated by ``DeduplicateStream`` (``streaming=True``), and its dead
-    letters go to the ``dead_letter`` table only.
+    A batch run hands it row batches: it deduplicates them and loads them with load jobs
+    and a MERGE. A stream hands it single rows already deduplicated by
+    ``DeduplicateStream`` (``streaming=True``): they go in by streaming inserts.
     """
 
     def __init__(self, dataset: str, dead_letter_dir: str, context: RunContext, streaming: bool = False) -> None:
@@ -158,32 +163,58 @@ class BigQuerySink(WarehouseSink):
         self.context = context
         self.streaming = streaming
 
+    @property
+    def project(self) -> str | None:
+        return self.dataset.split(":")[0] if ":" in self.dataset else None
+
     def table_spec(self, table: Table) -> str:
         return f"{self.dataset}.{table.name}"
 
     def write(self, rows, dead_letters, duplicates=None):
-        project = self.dataset.split(":")[0] if ":" in self.dataset else None
         tables = [(self.table_spec(table), table) for table in (RAW_EVENTS, DEAD_LETTER)]
         ready = beam.pvalue.AsList(
-            rows.pipeline | "Once" >> beam.Create([None]) | "EvolveTables" >> beam.ParDo(_EvolveTables(project, tables))
+            rows.pipeline
+            | "Once" >> beam.Create([None])
+            | "EvolveTables" >> beam.ParDo(_EvolveTables(self.project, tables))
         )
-        distinct = rows if self.streaming else rows | "Deduplicate" >> DeduplicateEvents()
+        if self.streaming:
+            return self._insert(rows, dead_letters, ready)
+        return self._load(rows, dead_letters, ready)
+
+    def _load(self, row_batches, dead_letters, ready):
+        """Batch: load jobs into per-run staging tables, then a MERGE each; returns the MERGEs' row counts."""
+        inserted = (
+            row_batches
+            | "Deduplicate" >> DeduplicateEvents()
+            | "CountOffered" >> beam.FlatMap(_count_offered)
+            | "LoadRawEvents" >> LoadAndMerge(self.project, self._target(RAW_EVENTS, "event_id"), ready)
+        )
+        dead_letters | "WriteDeadLetterFiles" >> WriteDeadLetterFiles(self.dead_letter_dir, self.context.run_id)
+        dead_inserted = dead_letters | "LoadDeadLetters" >> LoadAndMerge(
+            self.project, self._target(DEAD_LETTER, "dead_letter_id"), ready
+        )
+        return (inserted, dead_inserted) | "MergedRows" >> beam.Flatten()
+
+    def _target(self, table: Table, key: str) -> MergeTarget:
+        return MergeTarget(table, key, self.table_spec(table), self.context.run_id)
+
+    def _insert(self, rows, dead_letters, ready):
+        """Streaming: streaming inserts, rejected rows become dead letters; returns those it could not insert."""
         result = (
-            distinct
+            rows
             | "WaitForTables" >> beam.Map(_when_tables_are_ready, ready)
             | "CountOffered" >> beam.FlatMap(_count_offered)
             | "ToBigQueryRows" >> beam.Map(to_bigquery_row)
-            | "WriteRawEvents" >> _write(RAW_EVENTS, self.table_spec(RAW_EVENTS))
+            | "WriteRawEvents" >> _insert_into(RAW_EVENTS, self.table_spec(RAW_EVENTS))
         )
         rejected = result.failed_rows_with_errors | "RejectedToDeadLetters" >> RejectedRowsToDeadLetters(self.context)
         all_dead_letters = (dead_letters, rejected) | "AllDeadLetters" >> beam.Flatten()
-        window = STREAM_WINDOW_SECONDS if self.streaming else None
         all_dead_letters | "WriteDeadLetterFiles" >> WriteDeadLetterFiles(
-            self.dead_letter_dir, self.context.run_id, window
+            self.dead_letter_dir, self.context.run_id, STREAM_WINDOW_SECONDS
         )
         dead_letter_result = (
             all_dead_letters
             | "WaitForDeadLetterTable" >> beam.Map(_when_tables_are_ready, ready)
-            | "WriteDeadLetterTable" >> _write(DEAD_LETTER, self.table_spec(DEAD_LETTER))
+            | "WriteDeadLetterTable" >> _insert_into(DEAD_LETTER, self.table_spec(DEAD_LETTER))
         )
         return dead_letter_result.failed_rows_with_errors

@@ -5,12 +5,12 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.utils.secret import Secret
 
 from beam_ecommerce.io.duckdb_warehouse import LOCK_WAIT_SECONDS
 from beam_ecommerce.io.files import DEFAULT_MAX_RECORD_BYTES, OVERSIZED_PREFIX_BYTES
-from beam_ecommerce.local_defaults import DEFAULT_DEAD_LETTER_DIR, DEFAULT_WAREHOUSE
+from beam_ecommerce.local_defaults import DEFAULT_WAREHOUSE, default_dead_letter_dir
 from beam_ecommerce.transforms.pii import resolve_pii_key
 
 DUCKDB = "duckdb"
@@ -83,13 +83,55 @@ class EventSourceOptions(PipelineOptions):
         )
         parser.add_argument(
             "--dead_letter_dir",
-            default=DEFAULT_DEAD_LETTER_DIR,
-            help="Folder or gs:// prefix for dead-letter JSONL files.",
+            default=None,
+            help="Folder or gs:// prefix for dead-letter JSONL files (default: dead_letter/ beside --duckdb_path; "
+            "a gs:// prefix is required on Dataflow).",
         )
 
 
+# Runners whose workers are this process or its children: their local disk is the user's.
+_LOCAL_RUNNERS = frozenset({"direct", "bundlebaseddirect", "switchingdirect", "fnapi", "prism", "interactive"})
+
+
+def runner_name(options: PipelineOptions) -> str:
+    """The runner the options ask for, as given (``DirectRunner`` when none is)."""
+    return options.view_as(StandardOptions).runner or "DirectRunner"
+
+
+def runs_locally(options: PipelineOptions) -> bool:
+    """Whether the pipeline runs on this machine (so local paths and the dev key are the user's own)."""
+    name = runner_name(options).rsplit(".", 1)[-1].lower()
+    return name.removesuffix("runner") in _LOCAL_RUNNERS
+
+
+def dead_letter_dir(options: EventSourceOptions) -> str:
+    """Where the run writes its dead-letter files, set on ``options`` so the whole run agrees.
+
+    Locally it defaults to ``dead_letter/`` beside the warehouse file. On any other runner
+    it must be a ``gs://`` prefix, checked now at launch: a worker's local folder vanishes
+    with the worker, and the dead letters with it.
+    """
+    if runs_locally(options):
+        options.dead_letter_dir = options.dead_letter_dir or default_dead_letter_dir(options.duckdb_path)
+    elif not (options.dead_letter_dir or "").startswith("gs://"):
+        raise OptionsError(
+            f"--runner={runner_name(options)} needs --dead_letter_dir=gs://BUCKET/PREFIX "
+            f"(not {options.dead_letter_dir!r}): a worker's local disk vanishes with the worker"
+        )
+    return options.dead_letter_dir
+
+
 def pii_key(options: EventSourceOptions) -> str | Secret:
-    """The PII hash key the options ask for (``resolve_pii_key``), or ``OptionsError``."""
+    """The PII hash key the options ask for (``resolve_pii_key``), or ``OptionsError``.
+
+    Only a local run may fall back to the public development key: any other runner must be
+    given a key or, better, the Secret Manager version holding it.
+    """
+    if not (options.pii_hash_key or options.pii_hash_key_secret or runs_locally(options)):
+        raise OptionsError(
+            f"--runner={runner_name(options)} needs --pii_hash_key_secret=projects/P/secrets/S/versions/V "
+            "(or --pii_hash_key): the public development key is for local runs only"
+        )
     try:
         return resolve_pii_key(options.pii_hash_key, options.pii_hash_key_secret)
     except ValueError as error:

@@ -7,7 +7,15 @@ import os
 from beam_ecommerce.io.bigquery_warehouse import BigQuerySink
 from beam_ecommerce.io.duckdb_warehouse import DuckDBSink, DuckDBStreamSink, DuckDBWarehouse
 from beam_ecommerce.io.warehouse import WarehouseSink
-from beam_ecommerce.pipelines.options import BIGQUERY, BatchOptions, EventSourceOptions, OptionsError
+from beam_ecommerce.pipelines.options import (
+    BIGQUERY,
+    BatchOptions,
+    EventSourceOptions,
+    OptionsError,
+    dead_letter_dir,
+    runner_name,
+    runs_locally,
+)
 from beam_ecommerce.transforms import RunContext
 
 
@@ -16,13 +24,18 @@ def warehouse_sink(
 ) -> WarehouseSink:
     """BigQuery, or the local DuckDB file (created and checked writable now, before the run).
 
+    Checks at launch that the run can land where it is going: the dead-letter folder
+    (``dead_letter_dir``) and, off this machine, a warehouse the workers can reach.
     ``resumable``: a local load that finds the file locked keeps its staged work for
     ``--resume`` instead of failing the run (the batch pipeline's choice).
     """
+    dead_letters = dead_letter_dir(options)
     if options.sink == BIGQUERY:
         if not options.bigquery_dataset:
             raise OptionsError("--sink=bigquery needs --bigquery_dataset=PROJECT:DATASET")
-        return BigQuerySink(options.bigquery_dataset, options.dead_letter_dir, context, streaming=streaming)
+        return BigQuerySink(options.bigquery_dataset, dead_letters, context, streaming=streaming)
+    if not runs_locally(options):
+        raise OptionsError(f"--runner={runner_name(options)} needs --sink=bigquery: a DuckDB file lives on one machine")
     staging_dir = options.staging_dir or os.path.join(os.path.dirname(os.path.abspath(options.duckdb_path)), "staging")
     max_record_bytes = options.view_as(BatchOptions).max_record_bytes
     warehouse = DuckDBWarehouse(
@@ -31,4 +44,4 @@ def warehouse_sink(
     warehouse.prepare()
     if streaming:
         return DuckDBStreamSink(warehouse, staging_dir, context.run_id)
-    return DuckDBSink(warehouse, staging_dir, options.dead_letter_dir, context.run_id, resumable)
+    return DuckDBSink(warehouse, staging_dir, dead_letters, context.run_id, resumable)

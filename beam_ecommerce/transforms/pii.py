@@ -8,33 +8,45 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import os
+import sys
 
 from apache_beam.utils.secret import GcpSecret, Secret
 
 PII_KEY_ENV = "BEAM_ECOMMERCE_PII_KEY"
 # Only for the local demo: a key that is public is no secret.
 LOCAL_DEV_KEY = "beam-ecommerce-local-dev-key"
+DEV_KEY_WARNING = (
+    f"WARNING: no PII hash key given (--pii_hash_key, --pii_hash_key_secret or ${PII_KEY_ENV}): "
+    "hashing PII with the public development key, so the tokens are not secret."
+)
+# 128 bits: the HMAC's key must not be guessable.
+MIN_KEY_BYTES = 16
 
-_LOGGER = logging.getLogger(__name__)
+
+class PiiKeyError(ValueError):
+    """The PII hash key asked for cannot protect anything: too short, or given twice."""
 
 
 def resolve_pii_key(explicit: str | None, secret_version: str | None = None) -> str | Secret:
     """The key to use: a Secret Manager version, else ``explicit``, else ``$BEAM_ECOMMERCE_PII_KEY``, else
-    the local dev key (with a warning).
+    the public local dev key, announced by one line on stderr whatever the log level.
 
     A secret is returned unread: the workers read it when they start (``pii_key_text``), so the
-    key itself is never part of the job's options or its serialized graph.
+    key itself is never part of the job's options or its serialized graph. A key given as text
+    shorter than ``MIN_KEY_BYTES`` is refused: a guessable HMAC key makes the tokens reversible
+    by trying every e-mail address.
     """
     if secret_version and explicit:
-        raise ValueError("give a PII hash key or a Secret Manager version holding it, not both")
+        raise PiiKeyError("give a PII hash key or a Secret Manager version holding it, not both")
     if secret_version:
         return GcpSecret(secret_version)
     key = explicit or os.environ.get(PII_KEY_ENV)
     if key:
+        if len(key.encode("utf-8")) < MIN_KEY_BYTES:
+            raise PiiKeyError(f"the PII hash key must be at least {MIN_KEY_BYTES} bytes long")
         return key
-    _LOGGER.warning("No PII hash key given (--pii_hash_key or $%s): using the public local dev key.", PII_KEY_ENV)
+    print(DEV_KEY_WARNING, file=sys.stderr)
     return LOCAL_DEV_KEY
 
 

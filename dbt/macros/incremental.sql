@@ -45,3 +45,36 @@
         order by {{ columns | join(', ') }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#-
+    The first event_date an incremental run reads from raw_events, as a date literal:
+    the latest event_date already built into this model, less `raw_events_lookback_days`.
+    A literal (not a subquery) is what lets BigQuery prune raw_events' day partitions, so
+    an incremental run bills the last few days instead of the whole table. The latest day
+    comes from BigQuery's partition metadata (no scan) or, elsewhere, from the model.
+
+    Events older than the window that land late (a replay of old dead letters, a
+    backfill) are left out of incremental runs: give the window for that run
+    (--vars '{raw_events_since: "2026-01-01"}') or build with --full-refresh.
+-#}
+{% macro raw_events_since() -%}
+    {%- set since = var('raw_events_since', none) -%}
+    {%- if since is none and execute -%}
+        {%- if target.type == 'bigquery' -%}
+            {%- set latest_sql -%}
+                select max(parse_date('%Y%m%d', partition_id))
+                from `{{ this.database }}.{{ this.schema }}.INFORMATION_SCHEMA.PARTITIONS`
+                where table_name = '{{ this.identifier }}'
+                    and partition_id not in ('__NULL__', '__UNPARTITIONED__')
+            {%- endset -%}
+        {%- else -%}
+            {%- set latest_sql = 'select max(event_date) from ' ~ this -%}
+        {%- endif -%}
+        {%- set latest = run_query(latest_sql).columns[0].values()[0] -%}
+        {%- if latest is not none -%}
+            {%- set since = (latest - modules.datetime.timedelta(days=var('raw_events_lookback_days'))).isoformat() -%}
+        {%- endif -%}
+    {%- endif -%}
+    date '{{ since or '1970-01-01' }}'
+{%- endmacro %}

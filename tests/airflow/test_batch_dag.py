@@ -19,6 +19,7 @@ from tests.airflow.conftest import DAGS_FOLDER
 
 REPO = Path(__file__).resolve().parents[2]
 BATCH_METADATA = json.loads((REPO / "templates" / "batch" / "metadata.json").read_text())
+# The run Airflow schedules at midnight on the 27th, for the 26th.
 LOGICAL_DATE = datetime(2026, 11, 26, tzinfo=UTC)
 AIRFLOW_RUN_ID = "scheduled__2026-11-26T00:00:00+00:00"
 
@@ -67,8 +68,35 @@ def test_task_graph_is_the_documented_chain(dag) -> None:
         }
 
 
+@pytest.mark.parametrize(
+    ("scheduled_at", "day"),
+    [
+        (datetime(2026, 11, 27, tzinfo=UTC), "2026-11-26"),
+        (datetime(2027, 1, 1, tzinfo=UTC), "2026-12-31"),
+        (datetime(2028, 3, 1, tzinfo=UTC), "2028-02-29"),
+    ],
+)
+def test_the_run_scheduled_at_midnight_processes_the_day_that_midnight_closes(dag, scheduled_at, day) -> None:
+    """Airflow's own timetable, asked which run it schedules at ``scheduled_at`` and for which data."""
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    previous = DataInterval(scheduled_at - timedelta(days=2), scheduled_at - timedelta(days=1))
+    info = dag.timetable.next_dagrun_info(
+        last_automated_data_interval=previous,
+        restriction=TimeRestriction(earliest=dag.start_date, latest=None, catchup=True),
+    )
+    assert info.run_after == scheduled_at
+    assert (info.data_interval.start, info.data_interval.end) == (scheduled_at - timedelta(days=1), scheduled_at)
+    assert f"{info.data_interval.start:%Y-%m-%d}" == day
+
+
+def test_a_manual_run_processes_the_last_complete_day(dag) -> None:
+    interval = dag.timetable.infer_manual_data_interval(run_after=datetime(2026, 11, 27, 9, 30, tzinfo=UTC))
+    assert (interval.start, interval.end) == (datetime(2026, 11, 26, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC))
+
+
 def test_schedule_retries_timeouts_and_alerts(dag) -> None:
-    assert dag.schedule == "@daily"
+    assert dag.timetable.summary == "0 0 * * *"
     assert dag.catchup is False
     assert dag.max_active_runs == 1
     for task in dag.tasks:
@@ -115,15 +143,13 @@ def test_operators_take_their_inputs_from_the_run_plan(dag) -> None:
     assert dag.get_task("run_batch_pipeline").append_job_name is True
 
 
-def test_plan_task_reads_the_variable_and_plans_the_logical_date(dag, monkeypatch) -> None:
+def test_plan_task_reads_the_variable_and_plans_the_data_intervals_day(dag, monkeypatch) -> None:
     monkeypatch.setenv("AIRFLOW_VAR_BEAM_ECOMMERCE", json.dumps({"project_id": "my-shop", "region": "us-central1"}))
 
     class DagRun:
-        logical_date = LOGICAL_DATE
-        run_after = LOGICAL_DATE + timedelta(days=1)
         run_id = AIRFLOW_RUN_ID
 
-    planned = dag.get_task("plan_run").python_callable(dag_run=DagRun())
+    planned = dag.get_task("plan_run").python_callable(data_interval_start=LOGICAL_DATE, dag_run=DagRun())
     assert planned["region"] == "us-central1"
     assert planned["landing_prefix"] == "landing/dt=2026-11-26/events-"
     launch = planned["launch_body"]["launchParameter"]
@@ -140,11 +166,10 @@ def test_plan_task_fails_clearly_without_the_variable(dag, monkeypatch) -> None:
     monkeypatch.delenv("AIRFLOW_VAR_BEAM_ECOMMERCE", raising=False)
 
     class DagRun:
-        logical_date = LOGICAL_DATE
         run_id = AIRFLOW_RUN_ID
 
     with pytest.raises(SettingsError, match="set the Airflow Variable 'beam_ecommerce'"):
-        dag.get_task("plan_run").python_callable(dag_run=DagRun())
+        dag.get_task("plan_run").python_callable(data_interval_start=LOGICAL_DATE, dag_run=DagRun())
 
 
 def test_launch_parameters_are_what_the_batch_template_accepts() -> None:

@@ -180,3 +180,12 @@ def test_documented_parameters_build_the_pipeline(template: Template) -> None:
     assert context.run_id
     transforms = {t.full_label for t in pipeline.transforms_stack[0].parts}
     assert transforms, "the pipeline has no transforms"
+
+
+@ALL
+def test_both_templates_require_cloud_dead_letters_and_a_key_or_secret(template: Template) -> None:
+    dead_letter_dir = parameters(template)["dead_letter_dir"]
+    assert dead_letter_dir["isOptional"] is False and "unused" not in dead_letter_dir["label"].lower()
+    assert all(regex.startswith("^gs:") for regex in dead_letter_dir["regexes"])
+    for name in ("pii_hash_key", "pii_hash_key_secret"):
+        assert "refuses to start" in parameters(template)[name]["helpText"], name

@@ -163,3 +163,49 @@ def test_names_agree_with_the_airflow_dag_defaults(terraform) -> None:
     assert settings.dataflow_service_account.split("@")[0] == evaluate(account, **{"each.key": "dataflow"})
     secret = resources(terraform, "google_secret_manager_secret")["pii_hash_key"]["secret_id"]
     assert f"/secrets/{evaluate(secret)}/" in settings.pii_hash_key_secret
+
+
+def _locals(terraform: dict[str, dict], file: str) -> dict[str, Any]:
+    return {k: v for block in terraform[file]["locals"] for k, v in block.items()}
+
+
+def test_the_budget_alert_is_optional_and_off_by_default(terraform) -> None:
+    budget = resources(terraform, "google_billing_budget")["monthly"]
+    assert budget["count"] == "${local.budget_enabled ? 1 : 0}"
+    assert _locals(terraform, "budget.tf")["budget_enabled"] == '${var.billing_account != "" && var.monthly_budget > 0}'
+    variables = _variables(terraform)
+    assert (variables["billing_account"], variables["monthly_budget"]) == ("", 0)
+    (rule,) = budget["all_updates_rule"]
+    assert rule["monitoring_notification_channels"] == "${local.notification_channels}"
+    forecast = [r for r in budget["threshold_rules"] if r.get("spend_basis") == "FORECASTED_SPEND"]
+    assert forecast, "a forecast over budget alerts before the money is spent"
+    services = _locals(terraform, "apis.tf")["services"]
+    assert "billingbudgets.googleapis.com" in json.dumps(services)
+
+
+def test_the_planner_reads_configuration_never_data(terraform) -> None:
+    roles = _locals(terraform, "delivery.tf")["planner_roles"]
+    data_readers = ("roles/storage.object", "roles/bigquery.data", "roles/secretmanager.secretAccessor")
+    basic = ("roles/viewer", "roles/editor", "roles/owner")
+    assert not [r for r in json.dumps(roles).split('"') if r.startswith(data_readers) or r in basic], roles
+
+
+def test_each_github_identity_is_bound_to_one_subject(terraform) -> None:
+    provider = resources(terraform, "google_iam_workload_identity_pool_provider")["github"]
+    condition = provider["attribute_condition"]
+    subjects = re.findall(r"'(repo:[^']+)'", condition)
+    assert subjects == [
+        "repo:${var.github_repository}:ref:refs/heads/main",
+        "repo:${var.github_repository}:environment:terraform-plan",
+        "repo:${var.github_repository}:environment:release",
+    ]
+    bindings = resources(terraform, "google_service_account_iam_member")
+    assert bindings["github_runs_dbt"]["member"].endswith("/subject/repo:${var.github_repository}:ref:refs/heads/main")
+    assert "principalSet" not in json.dumps(bindings), "a whole repository's tokens would get every account"
+    environments = _locals(terraform, "delivery.tf")["github_environments"]
+    workflows = REPO / ".github" / "workflows"
+    for account, environment in environments.items():
+        assert (
+            f"environment: {environment}"
+            in (workflows / f"{'release' if account == 'release' else 'terraform_plan'}.yml").read_text()
+        )

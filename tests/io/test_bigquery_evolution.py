@@ -16,7 +16,7 @@ from google.cloud import bigquery
 
 from beam_ecommerce.io.bigquery_warehouse import IncompatibleTable, evolve_table
 from beam_ecommerce.schemas import RAW_EVENTS, Column
-from tests.cloud_pipeline import bigquery_batch_pipeline
+from tests.cloud_pipeline import bigquery_batch_pipeline, bigquery_streaming_pipeline
 
 SPEC = "proj:shop.raw_events"
 _LEGACY = {"INT64": "INTEGER", "FLOAT64": "FLOAT", "BOOL": "BOOLEAN"}
@@ -93,8 +93,15 @@ def test_a_change_that_is_not_additive_is_refused_and_nothing_is_patched(columns
     assert client.updates == []
 
 
-def test_the_cloud_pipeline_writes_only_after_the_tables_are_evolved(tmp_path):
-    pipeline = bigquery_batch_pipeline(tmp_path)
+@pytest.mark.parametrize(
+    ("build", "waits"),
+    [
+        (bigquery_batch_pipeline, ("LoadRawEvents/WaitForTables", "LoadDeadLetters/WaitForTables")),
+        (bigquery_streaming_pipeline, ("WaitForTables", "WaitForDeadLetterTable")),
+    ],
+)
+def test_the_cloud_pipelines_write_only_after_the_tables_are_evolved(tmp_path, build, waits):
+    pipeline = build(tmp_path)
     nodes = {}
 
     def walk(node):
@@ -104,5 +111,5 @@ def test_the_cloud_pipeline_writes_only_after_the_tables_are_evolved(tmp_path):
 
     walk(pipeline._root_transform())
     (evolved,) = nodes["EvolveTables"].outputs.values()
-    for wait in ("WaitForTables", "WaitForDeadLetterTable"):
+    for wait in waits:
         assert [side.pvalue for side in nodes[wait].side_inputs] == [evolved], wait

@@ -1,10 +1,10 @@
-"""The BigQuery sink, checked without BigQuery.
+"""The BigQuery sink's streaming path, checked without BigQuery (the batch path: test_bigquery_load.py).
 
 No BigQuery emulator runs on these machines and Beam's BigQuery IO has no endpoint
 override, so these tests check what can be checked offline: the rows are in the JSON
 form of the insert API and match the table schema, rejected rows become dead letters,
-and the pipeline graph writes partitioned, clustered tables with a retry strategy that
-cannot retry a bad row forever.
+the stream's graph writes partitioned, clustered tables with a retry strategy that
+cannot retry a bad row forever, and the batch's tables are created the same way.
 """
 
 from datetime import UTC, date, datetime
@@ -13,10 +13,11 @@ import orjson
 from apache_beam.io.gcp.bigquery import WriteToBigQuery
 from apache_beam.io.gcp.bigquery_tools import RetryStrategy
 
+from beam_ecommerce.io.bigquery_load import table_resource
 from beam_ecommerce.io.bigquery_warehouse import rejected_row_to_dead_letter, to_bigquery_row
 from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
 from beam_ecommerce.transforms.dead_letter import RunContext, original_payload
-from tests.cloud_pipeline import bigquery_batch_pipeline
+from tests.cloud_pipeline import bigquery_streaming_pipeline
 
 ROW = {
     "event_id": "e1",
@@ -61,8 +62,8 @@ def _writes(pipeline) -> list[WriteToBigQuery]:
     return found
 
 
-def test_the_cloud_pipeline_writes_partitioned_clustered_tables_without_endless_retries(tmp_path):
-    pipeline = bigquery_batch_pipeline(tmp_path)
+def test_the_stream_writes_partitioned_clustered_tables_without_endless_retries():
+    pipeline = bigquery_streaming_pipeline()
     writes = {str(w.table_reference.tableId): w for w in _writes(pipeline)}
     assert set(writes) == {"raw_events", "dead_letter"}
     for table in (RAW_EVENTS, DEAD_LETTER):
@@ -72,3 +73,13 @@ def test_the_cloud_pipeline_writes_partitioned_clustered_tables_without_endless_
         assert write.additional_bq_parameters["timePartitioning"] == {"type": "DAY", "field": table.partition_field}
         assert write.additional_bq_parameters["clustering"] == {"fields": list(table.cluster_fields)}
         assert write.schema == table.bigquery_schema()
+
+
+def test_the_batch_creates_partitioned_clustered_targets_and_expiring_staging_tables():
+    target = table_resource("p:d.raw_events", RAW_EVENTS)
+    assert (target.time_partitioning.type_, target.time_partitioning.field) == ("DAY", "event_date")
+    assert target.clustering_fields == list(RAW_EVENTS.cluster_fields) and target.expires is None
+    expires = datetime(2026, 11, 5, tzinfo=UTC)
+    staging = table_resource("p:d.dead_letter__run_r", DEAD_LETTER, expires)
+    assert staging.time_partitioning.field == "timestamp" and staging.expires == expires
+    assert [field.name for field in staging.schema] == list(DEAD_LETTER.column_names)

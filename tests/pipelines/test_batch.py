@@ -35,7 +35,7 @@ def _args(tmp_path):
         f"--duckdb_path={tmp_path}/wh/w.duckdb",
         f"--dead_letter_dir={tmp_path}/wh/dead_letter",
         "--batch_size=7",
-        "--pii_hash_key=k",
+        "--pii_hash_key=test-key-0123456789",
     ]
 
 

@@ -47,7 +47,7 @@ def test_published_events_land_exactly_once_and_bad_ones_in_the_dead_letter(tmp_
                 [
                     f"--input_subscription={subscription}",
                     f"--duckdb_path={warehouse}",
-                    "--pii_hash_key=k",
+                    "--pii_hash_key=test-key-0123456789",
                     f"--dead_letter_topic={dead_letter_topic}",
                     "--allowed_lateness_seconds=315360000",  # the generator's events are in the past
                     "--dedupe_horizon_seconds=315360000",

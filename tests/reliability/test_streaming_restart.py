@@ -35,7 +35,7 @@ def _stream(subscription: str, warehouse: DuckDBWarehouse, run_id: str) -> Itera
         f"--input_subscription={subscription}",
         f"--duckdb_path={warehouse.path}",
         f"--run_id={run_id}",
-        "--pii_hash_key=k",
+        "--pii_hash_key=test-key-0123456789",
         "--allowed_lateness_seconds=315360000",  # the generator's events are in the past
         "--dedupe_horizon_seconds=315360000",
     ]

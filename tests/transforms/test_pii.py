@@ -49,6 +49,6 @@ def test_options_name_a_secret_version_or_give_a_key_not_both():
     secret = "projects/p/secrets/pii/versions/1"
     chosen = pii_key(PipelineOptions([f"--pii_hash_key_secret={secret}"]).view_as(EventSourceOptions))
     assert isinstance(chosen, GcpSecret) and chosen._version_name == secret
-    assert pii_key(PipelineOptions(["--pii_hash_key=plain"]).view_as(EventSourceOptions)) == "plain"
+    assert pii_key(PipelineOptions([f"--pii_hash_key={KEY}"]).view_as(EventSourceOptions)) == KEY
     with pytest.raises(OptionsError, match="not both"):
         pii_key(PipelineOptions([f"--pii_hash_key_secret={secret}", "--pii_hash_key=x"]).view_as(EventSourceOptions))

@@ -8,13 +8,17 @@
     )
 }}
 
+{%- if is_incremental() %}{% set read_since = raw_events_since() %}{% endif %}
+
 with
 
 source as (
 
     select * from {{ source('ecommerce', 'raw_events') }}
     {% if is_incremental() %}
-        where ingested_at > {{ incremental_watermark('ingested_at') }}
+        -- The literal date bound prunes raw_events' partitions; the watermark picks the new rows.
+        where event_date >= {{ read_since }}
+            and ingested_at > {{ incremental_watermark('ingested_at') }}
     {% endif %}
 
 ),
@@ -88,9 +92,9 @@ renamed as (
 already_staged as (
 
     {% if is_incremental() %}
-        -- A copy of an event has the event's own date: only those dates are looked at.
+        -- A copy of an event has the event's own date: only the dates read are looked at.
         select event_id from {{ this }}
-        where event_date >= (select min(renamed.event_date) from renamed)
+        where event_date >= {{ read_since }}
     {% else %}
         select event_id from renamed
         where false
