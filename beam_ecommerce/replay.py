@@ -16,10 +16,13 @@ core as every other pipeline:
   UDFs of Google's templates; a record it fails on becomes a dead letter of stage ``replay_fix``.
   ``load_fix`` runs the user's code: it refuses what is not a Python function of the user's own;
 - ``RecordAttempts``: after the load, one ``replay_attempts`` row per selected dead letter
-  (loaded, or where and why it failed this time), and one ``replayed`` row per dead letter
+  (loaded, or where and why it failed this time), and one ``replayed`` mark per dead letter
   whose record is now in the warehouse, so that a later replay leaves it out. If a replay
   dies between its load and its marks, the load's ``event_id`` dedupe absorbs the rows the
-  next replay offers again.
+  next replay offers again;
+- the books: ``WarehouseBooks`` (the local warehouse's ``replayed`` and ``replay_attempts``
+  tables) for a replay into DuckDB, ``FileBooks`` (one JSONL file of attempts per replay
+  beside its dead-letter files) for a replay into BigQuery.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import sysconfig
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import apache_beam as beam
 import duckdb
@@ -231,17 +234,16 @@ class SelectForReplay(beam.PTransform):
 
     The filter sees a dead letter's first copy, so files and table pick alike: a replay's
     file of a record it failed again (same id, this attempt's stage) does not match on its own.
+    ``books`` say which dead letters earlier replays landed.
     """
 
-    def __init__(self, selection: DeadLetterFilter, warehouse: DuckDBWarehouse) -> None:
+    def __init__(self, selection: DeadLetterFilter, books: ReplayBooks) -> None:
         super().__init__()
         self.selection = selection
-        self.warehouse = warehouse
+        self.books = books
 
     def expand(self, rows):
-        replayed = pvalue.AsSingleton(
-            rows.pipeline | "Once" >> beam.Create([self.warehouse]) | "ReplayedIds" >> beam.Map(replayed_ids)
-        )
+        replayed = pvalue.AsSingleton(rows.pipeline | "ReplayedIds" >> self.books.replayed())
         return (
             rows
             | "KeyById" >> beam.Map(lambda row: (row["dead_letter_id"], row))
@@ -430,19 +432,18 @@ class _WriteAttempts(beam.DoFn):
 
 
 class RecordAttempts(beam.PTransform):
-    """Rows a replay loaded -> one ``replay_attempts`` row per ``selected`` dead letter, and its marks.
+    """Rows a replay loaded -> one attempt per ``selected`` dead letter, handed to ``books`` with the load.
 
     A row is matched to its dead letters by its ``source`` (file and line, or message),
     which the core copies to every row, and a dead letter that failed again to its
-    ``selected`` one by the id ``keep_identity`` gave it. A dead letter whose record is
-    in the warehouse gets a ``replayed`` row; one that failed again stays replayable. Runs
-    after ``loads`` (the sink's load reports) is complete.
+    ``selected`` one by the id ``keep_identity`` gave it. The books record the attempts
+    after ``loads`` (the sink's load reports) is complete, and mark the dead letters whose
+    record is in the warehouse as replayed; one that failed again stays replayable.
     """
 
-    def __init__(self, warehouse: DuckDBWarehouse, run_id: str, selected, failed_again, loads) -> None:
+    def __init__(self, books: ReplayBooks, selected, failed_again, loads) -> None:
         super().__init__()
-        self.warehouse = warehouse
-        self.run_id = run_id
+        self.books = books
         self.selected = selected
         self.failed_again = failed_again
         self.loads = loads
@@ -453,7 +454,7 @@ class RecordAttempts(beam.PTransform):
             "dead_letters": self.selected
             | "DeadLetterSources" >> beam.Map(lambda d: (d["source"], d["dead_letter_id"])),
         } | "JoinOnSource" >> beam.CoGroupByKey()
-        return (
+        attempts = (
             {
                 "landed": landed | "Landed" >> beam.FlatMap(_landed),
                 "failed": self.failed_again
@@ -462,6 +463,145 @@ class RecordAttempts(beam.PTransform):
             }
             | "JoinOnDeadLetter" >> beam.CoGroupByKey()
             | "Attempts" >> beam.Map(_attempt)
+        )
+        return attempts | "Record" >> self.books.record(self.loads)
+
+
+class ReplayBooks(Protocol):
+    """Where replays keep their books: which dead letters landed (``replayed``) and every attempt."""
+
+    def replayed(self) -> beam.PTransform:
+        """``pbegin`` -> one element: the ids of the dead letters earlier replays landed."""
+        ...
+
+    def record(self, loads) -> beam.PTransform:
+        """Attempts -> recorded once ``loads`` (the sink's load reports) is complete."""
+        ...
+
+
+class WarehouseBooks:
+    """The local warehouse's ``replayed`` and ``replay_attempts`` tables, written in one transaction."""
+
+    def __init__(self, warehouse: DuckDBWarehouse, run_id: str) -> None:
+        self.warehouse = warehouse
+        self.run_id = run_id
+
+    def replayed(self) -> beam.PTransform:
+        return _ReplayedInWarehouse(self.warehouse)
+
+    def record(self, loads) -> beam.PTransform:
+        return _WriteAttemptsToWarehouse(self.warehouse, self.run_id, loads)
+
+
+class _ReplayedInWarehouse(beam.PTransform):
+    """``pbegin`` -> the ids in the warehouse's ``replayed`` table (``replayed_ids``)."""
+
+    def __init__(self, warehouse: DuckDBWarehouse) -> None:
+        super().__init__()
+        self.warehouse = warehouse
+
+    def expand(self, pbegin):
+        return pbegin | "Once" >> beam.Create([self.warehouse]) | "Read" >> beam.Map(replayed_ids)
+
+
+class _WriteAttemptsToWarehouse(beam.PTransform):
+    """Attempts -> all of them, after ``loads``, in one transaction (``_WriteAttempts``)."""
+
+    def __init__(self, warehouse: DuckDBWarehouse, run_id: str, loads) -> None:
+        super().__init__()
+        self.warehouse = warehouse
+        self.run_id = run_id
+        self.loads = loads
+
+    def expand(self, attempts):
+        return (
+            attempts
             | "AllAttempts" >> beam.combiners.ToList()
             | "Write" >> beam.ParDo(_WriteAttempts(self.warehouse, self.run_id), pvalue.AsList(self.loads))
+        )
+
+
+ATTEMPT_FILES = "replay_attempts"
+"""Name of a replay's attempt files beside its dead-letter files: ``<dir>/run_id=<run_id>/replay_attempts-*.jsonl``."""
+
+
+def attempt_files_prefix(directory: str, run_id: str) -> str:
+    """Where replay ``run_id`` writes its attempts under the dead-letter ``directory``."""
+    run_folder = dead_letter_prefix(directory, run_id).rsplit("/", 1)[0]
+    return f"{run_folder}/{ATTEMPT_FILES}"
+
+
+class FileBooks:
+    """JSONL attempt files beside the replay's dead-letter files (the books of a replay into BigQuery).
+
+    One file per replay, ``<dead_letter_dir>/run_id=<run_id>/replay_attempts-00000-of-00001.jsonl``,
+    one line per attempt (the ``replay_attempts`` columns); its ``loaded`` lines are the
+    ``replayed`` marks the next replay reads from the same ``dead_letter_dir``. They spare it
+    the work, not the warehouse a duplicate: the MERGE on ``event_id`` and ``dead_letter_id``
+    does that. A retried or rerun replay of the same run id rewrites its one file.
+    """
+
+    def __init__(self, directory: str, run_id: str) -> None:
+        self.directory = directory
+        self.run_id = run_id
+
+    def replayed(self) -> beam.PTransform:
+        return _ReplayedInFiles(attempt_files_prefix(self.directory, "*") + "*.jsonl")
+
+    def record(self, loads) -> beam.PTransform:
+        return _WriteAttemptFiles(attempt_files_prefix(self.directory, self.run_id), self.run_id, loads)
+
+
+def _loaded_ids(line: str) -> Iterator[str]:
+    try:
+        attempt = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return
+    if isinstance(attempt, dict) and attempt.get("outcome") == LOADED:
+        yield attempt["dead_letter_id"]
+
+
+class _ReplayedInFiles(beam.PTransform):
+    """``pbegin`` -> the ids of the ``loaded`` lines of the attempt files ``pattern`` matches."""
+
+    def __init__(self, pattern: str) -> None:
+        super().__init__()
+        self.pattern = pattern
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "Pattern" >> beam.Create([self.pattern])
+            # No attempt files before the first replay: an empty match is no error.
+            | "ReadAttempts" >> beam.io.ReadAllFromText()
+            | "LoadedIds" >> beam.FlatMap(_loaded_ids)
+            | "Ids" >> beam.combiners.ToSet()
+            | "Frozen" >> beam.Map(frozenset)
+        )
+
+
+def _attempt_line(attempt: Attempt, run_id: str, _loads: list[Any]) -> str:
+    """One attempt as a JSON line; ``_loads`` (the load's reports) holds it back until the load is done."""
+    metrics.counter(ATTEMPTS).inc()
+    if attempt[1] == LOADED:
+        metrics.counter(MARKED).inc()
+    row = dict(zip(_ATTEMPT_SCHEMA.names, attempt, strict=True))
+    row |= {"replay_run_id": run_id, "attempted_at": datetime.now(UTC).isoformat()}
+    return orjson.dumps(row).decode("utf-8")
+
+
+class _WriteAttemptFiles(beam.PTransform):
+    """Attempts -> one JSONL file ``<prefix>-00000-of-00001.jsonl``, written after ``loads``."""
+
+    def __init__(self, prefix: str, run_id: str, loads) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.run_id = run_id
+        self.loads = loads
+
+    def expand(self, attempts):
+        return (
+            attempts
+            | "ToJson" >> beam.Map(_attempt_line, self.run_id, pvalue.AsList(self.loads))
+            | "Write" >> beam.io.WriteToText(self.prefix, file_name_suffix=".jsonl", num_shards=1)
         )

@@ -38,6 +38,11 @@ class MergeTarget:
     key: str
     spec: str  # PROJECT:DATASET.TABLE (or DATASET.TABLE), as WriteToBigQuery takes it
     run_id: str
+    # False: the key is matched in every partition. A dead letter's id is its source record's
+    # (a rerun on a later day, or a replay that fails it again, makes a copy dated today while
+    # the first sits in its own day's partition); the MERGE then reads the key column of the
+    # whole table, which for dead_letter is small.
+    prune: bool = True
 
     @property
     def staging_spec(self) -> str:
@@ -72,16 +77,21 @@ def partition_filter(column: str, column_type: str, days: Iterable[dt.date]) -> 
     return " OR ".join(bounds) if bounds else "FALSE"
 
 
-def merge_sql(target: str, staging: str, table: Table, key: str, days: Iterable[dt.date], quote=sql_name) -> str:
-    """The MERGE that inserts the staged rows whose ``key`` the target lacks in the touched partitions.
+def merge_sql(
+    target: str, staging: str, table: Table, key: str, days: Iterable[dt.date] | None, quote=sql_name
+) -> str:
+    """The MERGE that inserts the staged rows whose ``key`` the target lacks in the touched partitions
+    (in the whole table if ``days`` is None).
 
     Staged copies of one key (a retried load) are reduced to the one with the lowest
     ``source``, the copy ``DeduplicateEvents`` keeps. ``quote`` turns a table spec into
     the dialect's quoted name (GoogleSQL's backticks by default).
     """
     columns = table.column_names
-    partition_column = next(c for c in table.columns if c.name == table.partition_field)
-    touched = partition_filter(f"target.{table.partition_field}", partition_column.type, days)
+    touched = "TRUE"
+    if days is not None:
+        partition_column = next(c for c in table.columns if c.name == table.partition_field)
+        touched = partition_filter(f"target.{table.partition_field}", partition_column.type, days)
     return f"""MERGE INTO {quote(target)} AS target
 USING (
     SELECT * FROM {quote(staging)}
@@ -162,7 +172,8 @@ class MergeStaged(beam.DoFn):
             client.get_job(job.jobId, project=job.projectId, location=job.location).result()
         inserted = 0
         if days:
-            sql = merge_sql(self.target.spec, self.target.staging_spec, self.target.table, self.target.key, days)
+            target = self.target
+            sql = merge_sql(target.spec, target.staging_spec, target.table, target.key, days if target.prune else None)
             merge = client.query(sql)
             merge.result()
             inserted = merge.num_dml_affected_rows or 0

@@ -191,12 +191,12 @@ class BigQuerySink(WarehouseSink):
         )
         dead_letters | "WriteDeadLetterFiles" >> WriteDeadLetterFiles(self.dead_letter_dir, self.context.run_id)
         dead_inserted = dead_letters | "LoadDeadLetters" >> LoadAndMerge(
-            self.project, self._target(DEAD_LETTER, "dead_letter_id"), ready
+            self.project, self._target(DEAD_LETTER, "dead_letter_id", prune=False), ready
         )
         return (inserted, dead_inserted) | "MergedRows" >> beam.Flatten()
 
-    def _target(self, table: Table, key: str) -> MergeTarget:
-        return MergeTarget(table, key, self.table_spec(table), self.context.run_id)
+    def _target(self, table: Table, key: str, prune: bool = True) -> MergeTarget:
+        return MergeTarget(table, key, self.table_spec(table), self.context.run_id, prune)
 
     def _insert(self, rows, dead_letters, ready):
         """Streaming: streaming inserts, rejected rows become dead letters; returns those it could not insert."""

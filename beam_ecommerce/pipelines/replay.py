@@ -1,11 +1,24 @@
-"""The replay pipeline: dead letters -> (a fix function) -> the transform core -> the local warehouse.
+"""The replay pipeline: dead letters -> (a fix function) -> the transform core -> the warehouse.
 
 Replays the dead letters a filter picks through the same ``ProcessEvents`` as the batch
-pipeline, loads what passes now with the same sink, and records every attempt in the
-``replay_attempts`` table and in the ``replayed`` table which dead letters landed, so that
-a second replay does not offer them again (and the load's ``event_id`` dedupe would absorb
-them if it did). What still fails keeps the ``dead_letter_id`` it had: the warehouse holds
-one dead letter per source record, however many replays failed it.
+pipeline, loads what passes now with the batch pipeline's sink, and records every attempt
+and which dead letters landed, so that a second replay does not offer them again (and the
+load's ``event_id`` dedupe absorbs them if it did). What still fails keeps the
+``dead_letter_id`` it had: the warehouse holds one dead letter per source record, however
+many replays failed it.
+
+- ``--sink=duckdb`` (the default): dead-letter files or the local ``dead_letter`` table
+  into the local warehouse; the books are its ``replayed`` and ``replay_attempts`` tables.
+- ``--sink=bigquery``: dead-letter files (a folder, ``gs://`` prefix or pattern) through
+  ``BigQuerySink``'s batch path: load jobs into per-run staging tables and one MERGE on
+  ``event_id`` into ``raw_events`` and on ``dead_letter_id`` into ``dead_letter``, so a
+  rerun adds nothing. The books are one JSONL file of attempts per replay beside its
+  dead-letter files under ``--dead_letter_dir`` (``FileBooks``). Any runner; off this
+  machine with the batch pipeline's launch checks (``gs://`` dead letters and dead-letter
+  dir, a PII key or secret). Beam's BigQuery IO cannot be pointed at a local endpoint,
+  so this path is proven by its graph, its MERGE run on DuckDB and its books run on
+  local files, never by a live load here.
+
 A dry run runs the same steps, the fix function included, writes nothing and says what would pass.
 """
 
@@ -22,7 +35,16 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_ecommerce import __version__, metrics
 from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
-from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, OptionsError, new_run_id, pii_key
+from beam_ecommerce.pipelines.options import (
+    BIGQUERY,
+    EventSourceOptions,
+    OptionsError,
+    dead_letter_dir,
+    new_run_id,
+    pii_key,
+    runner_name,
+    runs_locally,
+)
 from beam_ecommerce.pipelines.reconciliation import RunSummary, counter_totals, summarize
 from beam_ecommerce.pipelines.sinks import warehouse_sink
 from beam_ecommerce.replay import (
@@ -34,9 +56,12 @@ from beam_ecommerce.replay import (
     UNREADABLE,
     ApplyFix,
     DeadLetterFilter,
+    FileBooks,
     ReadDeadLetters,
     RecordAttempts,
+    ReplayBooks,
     SelectForReplay,
+    WarehouseBooks,
     dead_letter_files,
     keep_identity,
     load_fix,
@@ -59,7 +84,7 @@ class ReplayOptions(PipelineOptions):
             "--dead_letters",
             default=None,
             help=f"Dead letters to replay: a folder or gs:// prefix of dead-letter files, a file pattern, or "
-            f"'{TABLE}' for the dead_letter table of --duckdb_path.",
+            f"'{TABLE}' for the dead_letter table of --duckdb_path (sink=duckdb). Off this machine: gs:// only.",
         )
         parser.add_argument("--stage", default=None, help="Only these stages, comma-separated (e.g. validate,late).")
         parser.add_argument("--reason", default=None, help="Only these error types, comma-separated.")
@@ -128,9 +153,19 @@ def _selection(replay: ReplayOptions) -> DeadLetterFilter:
 
 def _check_source(location: str, source: EventSourceOptions) -> None:
     if location == TABLE:
+        if source.sink == BIGQUERY:
+            raise OptionsError(
+                f"--dead_letters={TABLE} reads the local DuckDB dead_letter table; with --sink=bigquery give "
+                "the dead-letter files (a folder, gs:// prefix or pattern)"
+            )
         if not os.path.exists(source.duckdb_path):
             raise OptionsError(f"no warehouse at {source.duckdb_path} to read the dead_letter table from")
         return
+    if not (runs_locally(source) or location.startswith("gs://")):
+        raise OptionsError(
+            f"--runner={runner_name(source)} reads --dead_letters on its workers: give a gs:// prefix or "
+            f"pattern, not {location!r}"
+        )
     pattern = dead_letter_files(location)
     try:
         matched = FileSystems.match([pattern])[0].metadata_list
@@ -138,6 +173,13 @@ def _check_source(location: str, source: EventSourceOptions) -> None:
         raise OptionsError(f"cannot read dead letters {pattern!r}: {error}") from None
     if not matched:
         raise OptionsError(f"no dead-letter files match {pattern!r}")
+
+
+def _books(source: EventSourceOptions, warehouse: DuckDBWarehouse) -> ReplayBooks:
+    """The local warehouse's tables, or for BigQuery attempt files under the dead-letter dir (checked now)."""
+    if source.sink == BIGQUERY:
+        return FileBooks(dead_letter_dir(source), source.run_id)
+    return WarehouseBooks(warehouse, source.run_id)
 
 
 def _count_would_pass(rows: list) -> tuple[()]:
@@ -151,9 +193,6 @@ def build_pipeline(options: PipelineOptions, dry_run: bool = False) -> tuple[bea
     replay = options.view_as(ReplayOptions)
     if not replay.dead_letters:
         raise OptionsError(f"--dead_letters is required: a folder, gs:// prefix or pattern of files, or '{TABLE}'")
-    if source.sink == BIGQUERY:
-        # Streaming inserts have no event_id dedupe against the table: a replay could load a row twice.
-        raise OptionsError("replay loads the local DuckDB warehouse; --sink=bigquery is not supported")
     selection = _selection(replay)
     if replay.fix:
         try:
@@ -161,15 +200,19 @@ def build_pipeline(options: PipelineOptions, dry_run: bool = False) -> tuple[bea
         except ValueError as error:
             raise OptionsError(f"--fix: {error}") from None
     _check_source(replay.dead_letters, source)
+    key = pii_key(source)
     source.run_id = source.run_id or new_run_id()
     context = RunContext(source.run_id, __version__)
     warehouse = DuckDBWarehouse(source.duckdb_path, source.duckdb_memory_limit)
+    books = _books(source, warehouse)
+    # Checked (and a local warehouse created) before the graph; a dry run writes nothing.
+    sink = None if dry_run else warehouse_sink(source, context)
 
     pipeline = beam.Pipeline(options=options)
     selected = (
         pipeline
         | "ReadDeadLetters" >> ReadDeadLetters(replay.dead_letters, warehouse)
-        | "Select" >> SelectForReplay(selection, warehouse)
+        | "Select" >> SelectForReplay(selection, books)
     )
     batches = selected | "ToRawRecords" >> beam.Map(replay_record) | "Batch" >> BatchRecords(source.batch_size)
     fix_dead_letters = None
@@ -178,16 +221,16 @@ def build_pipeline(options: PipelineOptions, dry_run: bool = False) -> tuple[bea
             DEAD_LETTER_TAG, main="records"
         )
         batches, fix_dead_letters = fixed.records, fixed[DEAD_LETTER_TAG]
-    processed = batches | "ProcessEvents" >> ProcessEvents(context, pii_key(source))
-    if dry_run:
+    processed = batches | "ProcessEvents" >> ProcessEvents(context, key)
+    if sink is None:
         processed.rows | "CountWouldPass" >> beam.FlatMap(_count_would_pass)
         return pipeline, context
     dead_letters = processed.dead_letters
     if fix_dead_letters is not None:
         dead_letters = (fix_dead_letters, dead_letters) | "AllDeadLetters" >> beam.Flatten()
     dead_letters = dead_letters | "KeepIdentity" >> beam.Map(keep_identity)
-    loads = warehouse_sink(source, context).write(processed.rows, dead_letters)
-    processed.rows | "RecordAttempts" >> RecordAttempts(warehouse, context.run_id, selected, dead_letters, loads)
+    loads = sink.write(processed.rows, dead_letters)
+    processed.rows | "RecordAttempts" >> RecordAttempts(books, selected, dead_letters, loads)
     return pipeline, context
 
 

@@ -8,7 +8,7 @@ import duckdb
 
 from beam_ecommerce.generator import GeneratorConfig, write_files
 
-KEY = "reliability-key"
+KEY = "reliability-test-key"  # 16+ bytes, as pii.MIN_KEY_BYTES asks
 # Columns that differ between two runs over the same input by design: which run and when.
 RUN_COLUMNS = {"run_id", "ingested_at", "timestamp"}
 

@@ -248,7 +248,7 @@ def test_the_replay_command_prints_its_reconciliation(tmp_path, capsys):
         (["--dead_letters", "table", "--fix", "no_such_module:f"], "cannot import the fix function's module"),
         (["--dead_letters", "table", "--fix", f"{FIX_MODULE}:nothing"], f"'{FIX_MODULE}' has no function 'nothing'"),
         (["--dead_letters", "table", "--since", "yesterday"], "--since must be an ISO 8601 time"),
-        (["--dead_letters", "table", "--sink", "bigquery"], "--sink=bigquery is not supported"),
+        (["--dead_letters", "table", "--sink", "bigquery"], "--dead_letters=table reads the local DuckDB dead_letter"),
     ],
 )
 def test_replay_user_errors_are_one_line_with_exit_2(tmp_path, capsys, argv, message):
