@@ -586,11 +586,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         subparsers,
         common,
         "replay",
-        "replay dead letters through the core into the local warehouse",
+        "replay dead letters through the core into the warehouse",
         "Replay dead letters (files, a gs:// prefix or the warehouse's dead_letter table), picked by stage, reason "
         "and time, optionally through a fix function, through the same parse, validate, enrich; load what passes, "
         "dead-letter what still fails, and remember what was replayed so that no replay loads it twice. "
-        "Other Beam options are passed to Beam.",
+        "With --sink bigquery it reads dead-letter files and loads BigQuery as the batch pipeline does (load jobs "
+        "and a MERGE: a rerun adds nothing), on any runner, and keeps its attempts in a JSONL file beside its "
+        "dead-letter files. Other Beam options (--runner, --project, --temp-location, ...) are passed to Beam.",
         _replay_options,
         command in (None, "replay"),
     )

@@ -77,9 +77,7 @@ def partition_filter(column: str, column_type: str, days: Iterable[dt.date]) -> 
     return " OR ".join(bounds) if bounds else "FALSE"
 
 
-def merge_sql(
-    target: str, staging: str, table: Table, key: str, days: Iterable[dt.date] | None, quote=sql_name
-) -> str:
+def merge_sql(target: str, staging: str, table: Table, key: str, days: Iterable[dt.date] | None, quote=sql_name) -> str:
     """The MERGE that inserts the staged rows whose ``key`` the target lacks in the touched partitions
     (in the whole table if ``days`` is None).
 

@@ -151,21 +151,26 @@ def _selection(replay: ReplayOptions) -> DeadLetterFilter:
     )
 
 
-def _check_source(location: str, source: EventSourceOptions) -> None:
-    if location == TABLE:
-        if source.sink == BIGQUERY:
-            raise OptionsError(
-                f"--dead_letters={TABLE} reads the local DuckDB dead_letter table; with --sink=bigquery give "
-                "the dead-letter files (a folder, gs:// prefix or pattern)"
-            )
-        if not os.path.exists(source.duckdb_path):
-            raise OptionsError(f"no warehouse at {source.duckdb_path} to read the dead_letter table from")
-        return
+def _check_location(location: str, source: EventSourceOptions) -> None:
+    """Whether the run can read ``location`` where it runs: the local table locally, files off it on ``gs://``."""
+    if location == TABLE and source.sink == BIGQUERY:
+        raise OptionsError(
+            f"--dead_letters={TABLE} reads the local DuckDB dead_letter table; with --sink=bigquery give "
+            "the dead-letter files (a folder, gs:// prefix or pattern)"
+        )
     if not (runs_locally(source) or location.startswith("gs://")):
         raise OptionsError(
             f"--runner={runner_name(source)} reads --dead_letters on its workers: give a gs:// prefix or "
             f"pattern, not {location!r}"
         )
+
+
+def _check_source(location: str, source: EventSourceOptions) -> None:
+    """Whether there is anything at ``location`` to replay."""
+    if location == TABLE:
+        if not os.path.exists(source.duckdb_path):
+            raise OptionsError(f"no warehouse at {source.duckdb_path} to read the dead_letter table from")
+        return
     pattern = dead_letter_files(location)
     try:
         matched = FileSystems.match([pattern])[0].metadata_list
@@ -199,12 +204,14 @@ def build_pipeline(options: PipelineOptions, dry_run: bool = False) -> tuple[bea
             load_fix(replay.fix)
         except ValueError as error:
             raise OptionsError(f"--fix: {error}") from None
-    _check_source(replay.dead_letters, source)
+    # The launch checks that need no storage first, then what is there to read.
+    _check_location(replay.dead_letters, source)
     key = pii_key(source)
     source.run_id = source.run_id or new_run_id()
     context = RunContext(source.run_id, __version__)
     warehouse = DuckDBWarehouse(source.duckdb_path, source.duckdb_memory_limit)
     books = _books(source, warehouse)
+    _check_source(replay.dead_letters, source)
     # Checked (and a local warehouse created) before the graph; a dry run writes nothing.
     sink = None if dry_run else warehouse_sink(source, context)
 
@@ -221,7 +228,7 @@ def build_pipeline(options: PipelineOptions, dry_run: bool = False) -> tuple[bea
             DEAD_LETTER_TAG, main="records"
         )
         batches, fix_dead_letters = fixed.records, fixed[DEAD_LETTER_TAG]
-    processed = batches | "ProcessEvents" >> ProcessEvents(context, key)
+    processed = batches | "ProcessEvents" >> ProcessEvents(context, key, core=source.core)
     if sink is None:
         processed.rows | "CountWouldPass" >> beam.FlatMap(_count_would_pass)
         return pipeline, context
