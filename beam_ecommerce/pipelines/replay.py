@@ -204,14 +204,17 @@ def build_pipeline(options: PipelineOptions, dry_run: bool = False) -> tuple[bea
             load_fix(replay.fix)
         except ValueError as error:
             raise OptionsError(f"--fix: {error}") from None
-    # The launch checks that need no storage first, then what is there to read.
+    # The launch checks that need no storage first, then what is there to read. Off this
+    # machine a PII key is one of them; locally the development key is announced only once
+    # the run can go ahead.
     _check_location(replay.dead_letters, source)
-    key = pii_key(source)
+    key = None if runs_locally(source) else pii_key(source)
     source.run_id = source.run_id or new_run_id()
     context = RunContext(source.run_id, __version__)
     warehouse = DuckDBWarehouse(source.duckdb_path, source.duckdb_memory_limit)
     books = _books(source, warehouse)
     _check_source(replay.dead_letters, source)
+    key = key or pii_key(source)
     # Checked (and a local warehouse created) before the graph; a dry run writes nothing.
     sink = None if dry_run else warehouse_sink(source, context)
 
