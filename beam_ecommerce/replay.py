@@ -553,11 +553,12 @@ class FileBooks:
 
 
 def _loaded_ids(line: str) -> Iterator[str]:
+    """The dead letter an attempt line says was loaded; a line that says nothing of the kind marks none."""
     try:
         attempt = orjson.loads(line)
     except orjson.JSONDecodeError:
         return
-    if isinstance(attempt, dict) and attempt.get("outcome") == LOADED:
+    if isinstance(attempt, dict) and attempt.get("outcome") == LOADED and attempt.get("dead_letter_id"):
         yield attempt["dead_letter_id"]
 
 
