@@ -195,17 +195,20 @@ def _wait_for_stop(stop: threading.Event, duration: float | None, ledger: Delive
 def _stop_and_release(ledger: Deliveries, result: beam.runners.runner.PipelineResult) -> bool:
     """Drains the run; cancels it if it has not finished at the limit; releases what it did not commit.
 
-    Returns whether it drained. A run whose sink failed is cancelled at once: what it
-    pulled and did not commit goes back to Pub/Sub. The local runner's cancel waits for
-    the step it is running, so no load commits after the release: a released message is
-    one that was not loaded.
+    Returns whether it drained. A second Ctrl-C cancels at once, and so does a sink's
+    failure: what the run pulled and did not commit goes back to Pub/Sub. The local
+    runner's cancel waits for the step it is running, so no load commits after the
+    release: a released message is one that was not loaded.
     """
     ledger.stop_pulling()
-    drained = not ledger.failure and _finishes_within(result, _DRAIN_LIMIT_SECONDS)
+    try:
+        drained = not ledger.failure and _finishes_within(result, _DRAIN_LIMIT_SECONDS)
+    except KeyboardInterrupt:  # Ctrl-C again while draining: cancel now, releasing what is not committed
+        drained = False
     if not drained:
         if not ledger.failure:
             _LOGGER.warning(
-                "the stream did not drain within %.0f s: cancelled; windows still open have no final pane",
+                "the stream did not drain (limit %.0f s): cancelled; windows still open have no final pane",
                 _DRAIN_LIMIT_SECONDS,
             )
         result.cancel()
