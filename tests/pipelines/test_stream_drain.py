@@ -18,6 +18,7 @@ from beam_ecommerce.generator import GeneratorConfig
 from beam_ecommerce.io.pubsub_emulator import emulator_missing_reason
 from beam_ecommerce.live_vs_batch import compare_live_with_marts
 from beam_ecommerce.pipelines import streaming
+from beam_ecommerce.reporting import read_run_report
 
 pytestmark = [
     pytest.mark.e2e,
@@ -58,3 +59,17 @@ def test_a_stopped_stream_drains_every_window_to_its_final_pane_and_agrees_with_
     agreement = compare_live_with_marts(warehouse)
     assert agreement.compared >= 1
     assert agreement.differing == 0, str(agreement)
+
+
+def test_a_stream_that_does_not_drain_in_time_is_cancelled_and_says_so_with_nothing_lost(tmp_path, monkeypatch):
+    """A drain limit of 0 s: the runner cannot have finished (its reader's last pull is still open), so
+    the stop falls back to cancel + release, and the report says the run was cancelled, not drained."""
+    monkeypatch.setattr(streaming, "_DRAIN_LIMIT_SECONDS", 0.0)
+    config = GeneratorConfig(num_events=200, seed=12)
+
+    leg = run_stream_leg(config, str(tmp_path / "w.duckdb"), rate=200.0)
+
+    assert not leg.drained
+    report = read_run_report(leg.report)
+    assert report["details"]["drained"] is False
+    assert report["lost"] == 0 and leg.reconciles, report
