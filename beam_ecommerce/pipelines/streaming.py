@@ -141,11 +141,12 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
     the stream drains as Dataflow does: its reader stops pulling and its watermark goes to
     the end of time, so every open window fires its final pane and the pipeline finishes
     once what it pulled is committed. If it has not finished within
-    ``_DRAIN_LIMIT_SECONDS`` it is cancelled (``StreamRun.drained`` is then false). Either
-    way whatever is still in flight is released for redelivery; the run books what its
-    reader pulled and released beside what its sink loaded. A load that could not commit (the warehouse locked beyond
-    ``--warehouse_lock_timeout_seconds``) stops the stream the same way and raises
-    ``WarehouseError``: nothing it did not load is acknowledged.
+    ``_DRAIN_LIMIT_SECONDS`` it is cancelled (``StreamRun.drained`` and the report then
+    say so). Either way whatever is still in flight is released for redelivery; the run
+    books what its reader pulled and released beside what its sink loaded. A load that
+    could not commit (the warehouse locked beyond ``--warehouse_lock_timeout_seconds``)
+    cancels the stream at once and raises ``WarehouseError``: nothing it did not load is
+    acknowledged.
     """
     started_at = datetime.now(UTC)
     options = PipelineOptions(argv)
@@ -160,7 +161,6 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
         result.cancel()
         return None
     ledger = deliveries(context.run_id)
-    drained = False
     try:
         _wait_for_stop(stop, duration, ledger)
     finally:
