@@ -26,6 +26,8 @@ class StreamLeg:
     seconds: float
     report: str
     """Path of the stream run's JSON report."""
+    drained: bool
+    """Whether the stream drained at its stop (every window closed with its final pane) or was cancelled."""
 
     @property
     def reconciles(self) -> bool:
@@ -33,7 +35,10 @@ class StreamLeg:
 
 
 def run_stream_leg(config: GeneratorConfig, warehouse_path: str, rate: float | None, timeout: float = 120) -> StreamLeg:
-    """Publishes ``config``'s records while the stream runs; stops when all have landed (or at ``timeout``)."""
+    """Publishes ``config``'s records while the stream runs; stops when all have landed (or at ``timeout``).
+
+    The stop drains the stream, so that its live windows close with their final panes.
+    """
     warehouse = DuckDBWarehouse(warehouse_path)
     run_id = new_run_id()
     with pubsub_emulator(PROJECT):
@@ -54,4 +59,4 @@ def run_stream_leg(config: GeneratorConfig, warehouse_path: str, rate: float | N
             stream.join()
     if not outcome or outcome[0] is None:
         raise WarehouseError(f"the stream run {run_id} did not finish")
-    return StreamLeg(published, outcome[0].landed, seconds, outcome[0].report)
+    return StreamLeg(published, outcome[0].landed, seconds, outcome[0].report, outcome[0].drained)

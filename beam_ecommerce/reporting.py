@@ -113,13 +113,14 @@ def write_run_report(report: RunReport, directory: str) -> str:
     return path
 
 
-def write_stream_report(argv: list[str], run_id: str, started_at: datetime) -> str:
+def write_stream_report(argv: list[str], run_id: str, started_at: datetime, stop: dict[str, Any] | None = None) -> str:
     """Writes the report of a finished local stream run (the options ``argv``); returns its path.
 
     A local stream's Beam metrics end with it, so its books in the warehouse are the
     record of what it did: ``records_in`` is its reader's count (messages pulled, less
     those released unloaded for redelivery at its stop, ``stream_deliveries``), the rest
-    what its sink committed (``pipeline_runs``) and the dead letters it stored.
+    what its sink committed (``pipeline_runs``) and the dead letters it stored. ``stop``
+    adds how the run stopped (e.g. whether it drained) to the report's details.
     """
     from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
     from beam_ecommerce.pipelines.streaming import StreamingOptions
@@ -141,7 +142,7 @@ def write_stream_report(argv: list[str], run_id: str, started_at: datetime) -> s
         run_id, pulled - released, landed.rows_loaded, landed.dead_letters, landed.duplicates, dict(by_reason)
     )
     inputs = [stream.input_subscription or stream.input_topic]
-    details = {"pulled": pulled, "released_for_redelivery": released}
+    details = {"pulled": pulled, "released_for_redelivery": released, **(stop or {})}
     return write_run_report(run_report(summary, STREAM, __version__, inputs, started_at, details), reports_dir(source))
 
 

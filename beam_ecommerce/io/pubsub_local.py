@@ -8,8 +8,12 @@ each delivery's ack id to the run's ``Deliveries``, a ledger in this process (th
 runner runs every step in the process that started it). The sink calls
 ``Deliveries.committed`` once a bundle's rows, dead letters and absorbed duplicates are
 committed, and only then are those messages acknowledged. Until then the ledger keeps
-their leases alive (a load may wait minutes for a locked warehouse); on stop the run
-stops pulling, lets what is in flight commit, and releases the rest for redelivery
+their leases alive (a load may wait minutes for a locked warehouse).
+
+On stop the run drains, as Dataflow does: the reader stops pulling and ends, its
+watermark at the end of time, so every open window fires its final pane, every timer
+fires, what is in flight commits, and the runner finishes the pipeline on its own.
+Whatever is still in flight when the run ends is released for redelivery
 (``Deliveries.release``). A message committed but not acknowledged (a crash between the
 two) comes back and is absorbed by the load's ``event_id`` anti join.
 
@@ -25,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 
@@ -33,19 +36,22 @@ from apache_beam.io.gcp.pubsub import PubsubMessage, _PubSubSource
 from apache_beam.pvalue import PBegin, PCollection
 from apache_beam.runners.direct.direct_runner import _DirectReadFromPubSub
 from apache_beam.runners.direct.transform_evaluator import TransformEvaluatorRegistry, _PubSubReadEvaluator
-from apache_beam.utils.timestamp import Timestamp
+from apache_beam.runners.direct.util import TransformResult
+from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
 
 _LOGGER = logging.getLogger(__name__)
 
 # Messages per pull; Beam's local reader takes 10, and each pull is one bundle through every step.
 PULL_MAX_MESSAGES = 100
+# How long a pull waits for messages (Beam's reader: 30 s). An idle reader's pull holds the
+# local runner's one worker, so this bounds how late a stop, a drain or an early firing is
+# seen; the emulator answers an empty pull shortly before this deadline.
+PULL_WAIT_SECONDS = 2.0
 # Leases of messages in flight are renewed this often, to this length (the shortest ack deadline is 10 s).
 _LEASE_RENEWAL_SECONDS = 3.0
 _LEASE_SECONDS = 60
 # Ack ids per acknowledge / modify-deadline request (Pub/Sub caps a request's size).
 _ACK_IDS_PER_REQUEST = 1000
-# How long a stopped reader waits before the runner asks it again, so that it does not spin.
-_STOPPED_READER_PAUSE_SECONDS = 0.1
 
 
 def _chunks(ack_ids: Sequence[str]) -> Iterable[list[str]]:
@@ -119,13 +125,9 @@ class Deliveries:
             self._lock.notify_all()
 
     def stop_pulling(self) -> None:
+        """Starts the drain: the reader pulls no more and ends, and its watermark goes to the end of time."""
         with self._lock:
             self.pulling = False
-
-    def wait_until_committed(self, timeout: float) -> bool:
-        """Waits until nothing pulled is in flight (or a failure), for at most ``timeout`` s."""
-        with self._lock:
-            return self._lock.wait_for(lambda: not self._in_flight or self.failure, timeout)
 
     def release(self) -> None:
         """Hands every delivery still in flight back to Pub/Sub for redelivery, and stops renewing leases."""
@@ -201,16 +203,24 @@ class ReadAfterCommit(_DirectReadFromPubSub):
 
 
 class _ReadAfterCommitEvaluator(_PubSubReadEvaluator):
-    """Beam's local Pub/Sub evaluator, except that it records each pull in the run's ledger instead of acking it."""
+    """Beam's local Pub/Sub evaluator, except that it records each pull in the run's ledger instead of acking it,
+    and that it drains once the ledger stops pulling."""
+
+    def _ledger(self) -> Deliveries:
+        return deliveries(self._applied_ptransform.transform.deliveries_key)
+
+    def finish_bundle(self) -> TransformResult:
+        if self._ledger().pulling:
+            return super().finish_bundle()
+        # Drained: no output, no bundle to read again, and no hold (Beam's reader holds at
+        # wall-clock time), so the watermark goes to the end of time downstream: every
+        # window fires its final pane, every timer fires, and the runner finishes.
+        return TransformResult(self, [], [], None, {None: MAX_TIMESTAMP})
 
     def _read_from_pubsub(self, timestamp_attribute: str | None) -> list[tuple[Timestamp, PubsubMessage]]:
-        ledger = deliveries(self._applied_ptransform.transform.deliveries_key)
-        if not ledger.pulling:
-            time.sleep(_STOPPED_READER_PAUSE_SECONDS)
-            return []
         client = self._get_subscriber_client(self._applied_ptransform)
-        response = client.pull(subscription=self._sub_name, max_messages=PULL_MAX_MESSAGES, timeout=30)
-        ledger.record_pull(self._sub_name, response.received_messages)
+        response = client.pull(subscription=self._sub_name, max_messages=PULL_MAX_MESSAGES, timeout=PULL_WAIT_SECONDS)
+        self._ledger().record_pull(self._sub_name, response.received_messages)
         return [
             (Timestamp.from_utc_datetime(received.message.publish_time), PubsubMessage._from_message(received.message))
             for received in response.received_messages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ from beam_ecommerce.transforms.streaming import DeduplicateStream
 
 __all__ = ["OptionsError", "StreamingOptions", "build_pipeline", "run"]
 
-# A stopped local stream is cancelled once what it pulled is committed, or at this limit.
+_LOGGER = logging.getLogger(__name__)
+
+# A stopped local stream drains: it finishes on its own, or is cancelled at this limit.
 _DRAIN_LIMIT_SECONDS = 10.0
 # Without a ledger to watch (BigQuery), a stopped local stream gets this long to finish its bundles.
 _QUIET_SECONDS = 1.5
@@ -122,6 +125,8 @@ class StreamRun:
 
     landed: LoadReport
     report: str
+    drained: bool
+    """Whether the run drained (every window's final pane written), or was cancelled at the drain limit."""
 
 
 def run(argv: list[str], stop: threading.Event | None = None, duration: float | None = None) -> StreamRun | None:
@@ -133,12 +138,15 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
     it with ``gcloud dataflow jobs drain``) or writes to BigQuery.
 
     Locally, messages are acknowledged only once committed (``ReadAfterCommit``). To stop,
-    the stream stops pulling, waits until what it pulled is committed (at most
-    ``_DRAIN_LIMIT_SECONDS``), cancels the pipeline and releases whatever is still in
-    flight for redelivery; it books what its reader pulled and released beside what its
-    sink loaded. A load that could not commit (the warehouse locked beyond
-    ``--warehouse_lock_timeout_seconds``) stops the stream the same way and raises
-    ``WarehouseError``: nothing it did not load is acknowledged.
+    the stream drains as Dataflow does: its reader stops pulling and its watermark goes to
+    the end of time, so every open window fires its final pane and the pipeline finishes
+    once what it pulled is committed. If it has not finished within
+    ``_DRAIN_LIMIT_SECONDS`` it is cancelled (``StreamRun.drained`` and the report then
+    say so). Either way whatever is still in flight is released for redelivery; the run
+    books what its reader pulled and released beside what its sink loaded. A load that
+    could not commit (the warehouse locked beyond ``--warehouse_lock_timeout_seconds``)
+    cancels the stream at once and raises ``WarehouseError``: nothing it did not load is
+    acknowledged.
     """
     started_at = datetime.now(UTC)
     options = PipelineOptions(argv)
@@ -156,7 +164,7 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
     try:
         _wait_for_stop(stop, duration, ledger)
     finally:
-        _stop_and_release(ledger, result)
+        drained = _stop_and_release(ledger, result)
         forget_deliveries(context.run_id)
     if ledger.failure:
         raise WarehouseError(
@@ -169,7 +177,8 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
     warehouse.record_deliveries(
         context.run_id, ledger.pulled, ledger.released, wait_for_lock=source.warehouse_lock_timeout_seconds
     )
-    return StreamRun(warehouse.run_totals(context.run_id), write_stream_report(argv, context.run_id, started_at))
+    report = write_stream_report(argv, context.run_id, started_at, {"drained": drained})
+    return StreamRun(warehouse.run_totals(context.run_id), report, drained)
 
 
 def _wait_for_stop(stop: threading.Event, duration: float | None, ledger: Deliveries | None = None) -> None:
@@ -183,13 +192,43 @@ def _wait_for_stop(stop: threading.Event, duration: float | None, ledger: Delive
         return
 
 
-def _stop_and_release(ledger: Deliveries, result: beam.runners.runner.PipelineResult) -> None:
-    """Stops pulling, lets what is in flight commit, cancels the run, releases the rest for redelivery.
+def _stop_and_release(ledger: Deliveries, result: beam.runners.runner.PipelineResult) -> bool:
+    """Drains the run; cancels it if it has not finished at the limit; releases what it did not commit.
 
-    The local runner's cancel waits for the step it is running, so no load commits after
-    the release: a released message is one that was not loaded.
+    Returns whether it drained. A second Ctrl-C cancels at once, and so does a sink's
+    failure: what the run pulled and did not commit goes back to Pub/Sub. The local
+    runner's cancel waits for the step it is running, so no load commits after the
+    release: a released message is one that was not loaded.
     """
     ledger.stop_pulling()
-    ledger.wait_until_committed(_DRAIN_LIMIT_SECONDS)
-    result.cancel()
+    try:
+        drained = not ledger.failure and _finishes_within(result, _DRAIN_LIMIT_SECONDS)
+    except KeyboardInterrupt:  # Ctrl-C again while draining: cancel now, releasing what is not committed
+        drained = False
+    if not drained:
+        if not ledger.failure:
+            _LOGGER.warning(
+                "the stream did not drain (limit %.0f s): cancelled; windows still open have no final pane",
+                _DRAIN_LIMIT_SECONDS,
+            )
+        result.cancel()
     ledger.release()
+    return drained
+
+
+def _finishes_within(result: beam.runners.runner.PipelineResult, seconds: float) -> bool:
+    """Whether the pipeline finishes within ``seconds`` (the local streaming runner's wait takes no timeout)."""
+    failures: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            result.wait_until_finish()
+        except Exception as error:  # reported below; the run is then cancelled and released
+            failures.append(error)
+
+    waiter = threading.Thread(target=wait, name="drain", daemon=True)  # a cancelled run's wait never returns
+    waiter.start()
+    waiter.join(seconds)
+    if failures:
+        _LOGGER.error("the stream failed while draining: %s", failures[0])
+    return not waiter.is_alive() and not failures

@@ -66,16 +66,20 @@ class Classified:
     lost_ids: tuple[str, ...]
 
     def row(self, trial: str, report: dict | None) -> str:
-        """The trial's line of the table; the stream's own books (pulled, released, lost) when it wrote a report."""
-        books = ("-", "-", "-")
+        """The trial's line of the table; the stream's own books (pulled, released, lost, drained or cancelled at
+        its stop) when it wrote a report."""
+        books = ("-", "-", "-", "-")
         if report:
-            books = (report["details"]["pulled"], report["details"]["released_for_redelivery"], report["lost"])
+            details = report["details"]
+            stop = "drained" if details["drained"] else "cancelled"
+            books = (details["pulled"], details["released_for_redelivery"], report["lost"], stop)
         cells = (self.published, self.loaded, self.dead_letters, self.duplicates, self.in_subscription)
         return f"{trial:<20}" + "".join(f"{cell:>10}" for cell in (*cells, len(self.lost_ids), *books))
 
 
 TABLE_HEADER = f"{'trial':<20}" + "".join(
-    f"{name:>10}" for name in ("published", "loaded", "dead", "dupes", "in sub", "lost", "| pulled", "released", "lost")
+    f"{name:>10}"
+    for name in ("published", "loaded", "dead", "dupes", "in sub", "lost", "| pulled", "released", "lost", "stop")
 )
 
 
@@ -343,8 +347,12 @@ def test_a_warehouse_locked_beyond_the_timeout_fails_the_stream_loudly_and_loses
     assert len(lines) == 1 and "locked" in lines[0] and "not acknowledged" in lines[0], err
     ((released, pulled),) = re.findall(r"the (\d+) messages it pulled but could not load.*\((\d+) pulled", lines[0])
     classified = trial.classify()
-    books = {"details": {"pulled": int(pulled), "released_for_redelivery": int(released)}, "lost": "-"}
-    print(classified.row(trial.name, books))  # its books in its error message: the warehouse stayed locked
+    # Its books are in its error message (the warehouse stayed locked); a failed sink cancels, never drains.
+    books = {
+        "details": {"pulled": int(pulled), "released_for_redelivery": int(released), "drained": False},
+        "lost": "-",
+    }
+    print(classified.row(trial.name, books))
     assert not classified.lost_ids, f"{len(classified.lost_ids)} messages lost, e.g. {classified.lost_ids[:5]}"
     assert int(released) > 0 and classified.in_subscription >= int(released), "what was not loaded comes back"
 
