@@ -17,7 +17,14 @@ from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport, Ware
 from beam_ecommerce.io.pubsub import PublishDeadLetters, ReadEventMessages
 from beam_ecommerce.io.pubsub_local import Deliveries, deliveries, forget_deliveries
 from beam_ecommerce.pipelines.live_metrics_sink import live_metrics_sink
-from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions, OptionsError, new_run_id, pii_key
+from beam_ecommerce.pipelines.options import (
+    BIGQUERY,
+    EventSourceOptions,
+    OptionsError,
+    new_run_id,
+    pii_key,
+    runs_locally,
+)
 from beam_ecommerce.pipelines.sinks import warehouse_sink
 from beam_ecommerce.reporting import write_stream_report
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
@@ -34,7 +41,6 @@ _DRAIN_LIMIT_SECONDS = 10.0
 _QUIET_SECONDS = 1.5
 # How often a running local stream checks whether it must stop.
 _STOP_CHECK_SECONDS = 0.25
-_LOCAL_RUNNERS = (None, "DirectRunner", "BundleBasedDirectRunner")
 
 
 class StreamingOptions(PipelineOptions):
@@ -72,17 +78,13 @@ class StreamingOptions(PipelineOptions):
         )
 
 
-def _runs_locally(options: PipelineOptions) -> bool:
-    return options.view_as(StandardOptions).runner in _LOCAL_RUNNERS
-
-
 def _acknowledges_after_commit(options: PipelineOptions) -> bool:
     """Whether the stream reads with ``ReadAfterCommit``: on the local runner, into the DuckDB file.
 
     Its sink then acknowledges each message once committed. On Dataflow, Beam's own
     Pub/Sub source acknowledges after the bundle's durable commit.
     """
-    return _runs_locally(options) and options.view_as(EventSourceOptions).sink != BIGQUERY
+    return runs_locally(options) and options.view_as(EventSourceOptions).sink != BIGQUERY
 
 
 def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]:
@@ -152,7 +154,7 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
     options = PipelineOptions(argv)
     pipeline, context = build_pipeline(options)
     result = pipeline.run()
-    if not _runs_locally(options):
+    if not runs_locally(options):
         return None
     stop = stop or threading.Event()
     if not _acknowledges_after_commit(options):  # BigQuery: Beam's reader, which acknowledged on pull
