@@ -76,9 +76,16 @@ class LiveVsBatch:
 
 
 def compare_live_with_marts(duckdb_path: str) -> LiveVsBatch:
-    """Compares the closed windows of ``live_metrics`` with the marts of the same warehouse (after dbt build)."""
+    """Compares the closed windows of ``live_metrics`` with the marts of the same warehouse (after dbt build).
+
+    A warehouse no stream has written (no ``live_metrics`` table) has no window to compare.
+    """
     con = DuckDBWarehouse(duckdb_path).connect(wait_for_lock=LOCK_WAIT_SECONDS)
     try:
+        if not con.execute(
+            "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'live_metrics'"
+        ).fetchall():
+            return LiveVsBatch(0, 0)
         compared, differing = con.execute(_COMPARE).fetchone()
     finally:
         con.close()

@@ -427,9 +427,11 @@ def test_the_image_upload_command_writes_csv_files_where_the_dag_reads_the_day(g
     ]
     assert main(argv) == 0
     names = sorted(blob.name for blob in client.list_blobs("shop-landing"))
-    assert names == ["landing/dt=2026-11-28/_manifest.json", "landing/dt=2026-11-28/events-00000.csv"]
+    day = "landing/dt=2026-11-28"
+    # The product catalogue rides along; the DAG reads only events-* files.
+    assert names == [f"{day}/_manifest.json", f"{day}/_products.csv", f"{day}/events-00000.csv"]
     manifest = json.loads(client.bucket("shop-landing").blob(names[0]).download_as_bytes())
     assert manifest["records"] == 500
-    header = client.bucket("shop-landing").blob(names[1]).download_as_bytes().split(b"\n", 1)[0]
+    header = client.bucket("shop-landing").blob(names[2]).download_as_bytes().split(b"\n", 1)[0]
     assert b"event_id" in header
     assert "wrote 500 records" in capsys.readouterr().out

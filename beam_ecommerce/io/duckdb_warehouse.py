@@ -35,7 +35,7 @@ from beam_ecommerce.io.pubsub import message_id_of
 from beam_ecommerce.io.pubsub_local import registered_deliveries
 from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.records import Row
-from beam_ecommerce.schemas import DEAD_LETTER, LIVE_METRICS, RAW_EVENTS
+from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
 from beam_ecommerce.schemas.tables import Table
 
 _LOGGER = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ class DuckDBWarehouse:
 
     @staticmethod
     def _create_missing_tables(con: duckdb.DuckDBPyConnection) -> None:
-        for table in (RAW_EVENTS, DEAD_LETTER, LIVE_METRICS):
+        for table in (RAW_EVENTS, DEAD_LETTER):
             con.execute(table.duckdb_ddl())
         con.execute(_PIPELINE_RUNS_DDL)
 

@@ -84,7 +84,7 @@ class EventSourceOptions(PipelineOptions):
         parser.add_argument(
             "--dead_letter_dir",
             default=None,
-            help="Folder or gs:// prefix for dead-letter JSONL files (default: dead_letter/ beside --duckdb_path; "
+            help="Folder or gs:// prefix for dead-letter JSONL files (default: dead_letter/ beside the DuckDB file; "
             "a gs:// prefix is required on Dataflow).",
         )
 

@@ -20,6 +20,13 @@ from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
 # Two files: loaded one after the other, the second brings late status changes of the
 # first's orders, as a later load would.
 CONFIG = GeneratorConfig(num_events=20_000, seed=11)
+# Models the local target builds: all but those enabled on BigQuery only.
+BIGQUERY_ONLY_MODELS = frozenset(
+    path.stem
+    for path in (dbt_project.PROJECT_DIR / "models").rglob("*.sql")
+    if "enabled=target.type == 'bigquery'" in path.read_text()
+)
+LOCAL_MODELS = sum(1 for _ in (dbt_project.PROJECT_DIR / "models").rglob("*.sql")) - len(BIGQUERY_ONLY_MODELS)
 RECORDS_PER_FILE = 10_000
 
 

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from beam_ecommerce.cli import main
+from tests.dbt.conftest import LOCAL_MODELS
 
 
 def test_dbt_passes_any_command_through_with_the_bundled_project(tiny_warehouse, capsys):
@@ -34,7 +35,7 @@ def test_the_demo_builds_the_marts_and_shows_daily_revenue(tmp_path, capsys):
     code = main(["demo", "-q", "--no-stream", "--num-events", "3000", "--workdir", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert re.search(r"dbt build OK: 9 models, 1 seed, \d+ data tests, \d+ unit tests", out)
+    assert re.search(rf"dbt build OK: {LOCAL_MODELS} models, 2 seeds, \d+ data tests, \d+ unit tests", out)
     table = out.split("revenue by order date")[1].splitlines()
     assert table[1].split() == ["date", "orders", "cancelled", "refunded", "net", "EUR"]
     rows = [line.split() for line in table[2:] if re.match(r"\s+\d{4}-\d\d-\d\d", line)]

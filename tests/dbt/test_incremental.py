@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from beam_ecommerce import dbt_project
-from tests.dbt.conftest import Landing, load, query
+from tests.dbt.conftest import LOCAL_MODELS, Landing, load, query
 
 MODELS = {
     "staging": ["stg_ecommerce__events"],
@@ -37,7 +37,7 @@ def test_an_incremental_run_after_a_second_load_equals_a_full_refresh(landing: L
 
     load(landing.second, warehouse)
     incremental = dbt_project.build(warehouse)
-    assert incremental.count("model") == 9
+    assert incremental.count("model") == LOCAL_MODELS
     _snapshot(warehouse)
     changed = [
         order_id

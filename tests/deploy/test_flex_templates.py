@@ -43,6 +43,8 @@ INVALID_EXAMPLES: dict[str, str] = {
     "input_format": "parquet",
     "duckdb_memory_limit": "lots",
     "warehouse_lock_timeout_seconds": "2m",
+    "core": "faster",
+    "local_workers": "0",
 }
 
 

@@ -158,7 +158,7 @@ def _labels(pipeline) -> set[str]:
 
 def test_the_stream_keeps_streaming_inserts() -> None:
     writes = _writes(bigquery_streaming_pipeline())
-    assert set(writes) == {"raw_events", "dead_letter"}
+    assert set(writes) == {"raw_events", "dead_letter", "live_metrics"}
     assert {w.method for w in writes.values()} == {WriteToBigQuery.Method.STREAMING_INSERTS}
 
 

@@ -65,7 +65,7 @@ def _writes(pipeline) -> list[WriteToBigQuery]:
 def test_the_stream_writes_partitioned_clustered_tables_without_endless_retries():
     pipeline = bigquery_streaming_pipeline()
     writes = {str(w.table_reference.tableId): w for w in _writes(pipeline)}
-    assert set(writes) == {"raw_events", "dead_letter"}
+    assert set(writes) == {"raw_events", "dead_letter", "live_metrics"}  # live_metrics: the speed layer's own sink
     for table in (RAW_EVENTS, DEAD_LETTER):
         write = writes[table.name]
         assert write.method == WriteToBigQuery.Method.STREAMING_INSERTS

@@ -24,7 +24,7 @@ from beam_ecommerce.generator.publish import live_payload
 from beam_ecommerce.generator.records import generate_events
 from beam_ecommerce.io.duckdb_live_metrics import WriteLiveMetricsToDuckDB
 from beam_ecommerce.io.duckdb_warehouse import DuckDBStreamSink, DuckDBWarehouse
-from beam_ecommerce.live_vs_batch import compare_live_with_marts
+from beam_ecommerce.live_vs_batch import LiveVsBatch, compare_live_with_marts
 from beam_ecommerce.records import RawRecord
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.live_metrics import LiveMetrics
@@ -102,3 +102,9 @@ def test_a_changed_live_figure_is_reported_as_a_difference(tmp_path):
     finally:
         con.close()
     assert compare_live_with_marts(str(path)).differing == 1
+
+
+def test_a_warehouse_no_stream_has_written_has_no_window_to_compare(tmp_path):
+    path = str(tmp_path / "batch-only.duckdb")
+    DuckDBWarehouse(path).prepare()
+    assert compare_live_with_marts(path) == LiveVsBatch(0, 0)

@@ -30,7 +30,7 @@ from beam_ecommerce.io.duckdb_warehouse import DuckDBSink, DuckDBWarehouse, Ware
 from beam_ecommerce.records import Event, EventBatch, RawRecord, RowBatch
 from beam_ecommerce.transforms import DEAD_LETTER_TAG, RunContext
 from beam_ecommerce.transforms.warehouse_fit import FitWarehouse
-from tests.cloud_pipeline import bigquery_batch_pipeline
+from tests.cloud_pipeline import bigquery_streaming_pipeline
 from tests.samples import sample_event
 
 CONTEXT = RunContext("sink-test", "test")
@@ -170,8 +170,9 @@ def _producers(pipeline) -> dict:
     return nodes, producers
 
 
-def test_the_cloud_pipeline_routes_rejected_rows_into_both_dead_letter_outputs_without_endless_retries(tmp_path):
-    pipeline = bigquery_batch_pipeline(tmp_path)
+def test_the_cloud_stream_routes_rejected_rows_into_both_dead_letter_outputs_without_endless_retries():
+    """The stream inserts rows one by one, so BigQuery can reject one; a batch loads by jobs and a MERGE."""
+    pipeline = bigquery_streaming_pipeline()
     nodes, producers = _producers(pipeline)
     (reject,) = [node for node in nodes.values() if isinstance(node.transform, RejectedRowsToDeadLetters)]
     (failed_rows,) = reject.inputs
