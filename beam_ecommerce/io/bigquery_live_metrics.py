@@ -17,11 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
-from apache_beam.io.gcp.bigquery_tools import RetryStrategy
 
 from beam_ecommerce import metrics
-from beam_ecommerce.io.bigquery_warehouse import to_bigquery_row
+from beam_ecommerce.io.bigquery_warehouse import insert_into, to_bigquery_row
 from beam_ecommerce.schemas import LIVE_METRICS
 
 # A figure BigQuery refuses is derived data, not an input record: it is counted, not dead-lettered.
@@ -43,18 +41,6 @@ class WriteLiveMetricsToBigQuery(beam.PTransform):
         result = (
             rows
             | "ToBigQueryRows" >> beam.Map(to_bigquery_row)
-            | "AppendPanes"
-            >> WriteToBigQuery(
-                table=f"{self.dataset}.{LIVE_METRICS.name}",
-                schema=LIVE_METRICS.bigquery_schema(),
-                method=WriteToBigQuery.Method.STREAMING_INSERTS,
-                insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
-                create_disposition=BigQueryDisposition.CREATE_IF_NEEDED,
-                write_disposition=BigQueryDisposition.WRITE_APPEND,
-                additional_bq_parameters={
-                    "timePartitioning": LIVE_METRICS.bigquery_time_partitioning(),
-                    "clustering": {"fields": list(LIVE_METRICS.cluster_fields)},
-                },
-            )
+            | "AppendPanes" >> insert_into(LIVE_METRICS, f"{self.dataset}.{LIVE_METRICS.name}")
         )
         return result.failed_rows_with_errors | "CountRejected" >> beam.Map(_count_rejected)

@@ -134,7 +134,8 @@ def _count_offered(row: Row) -> Iterator[Row]:
     yield row
 
 
-def _insert_into(table: Table, spec: str) -> WriteToBigQuery:
+def insert_into(table: Table, spec: str) -> WriteToBigQuery:
+    """Streaming inserts into ``spec``, created partitioned and clustered as ``table`` says if missing."""
     return WriteToBigQuery(
         table=spec,
         schema=table.bigquery_schema(),
@@ -205,7 +206,7 @@ class BigQuerySink(WarehouseSink):
             | "WaitForTables" >> beam.Map(_when_tables_are_ready, ready)
             | "CountOffered" >> beam.FlatMap(_count_offered)
             | "ToBigQueryRows" >> beam.Map(to_bigquery_row)
-            | "WriteRawEvents" >> _insert_into(RAW_EVENTS, self.table_spec(RAW_EVENTS))
+            | "WriteRawEvents" >> insert_into(RAW_EVENTS, self.table_spec(RAW_EVENTS))
         )
         rejected = result.failed_rows_with_errors | "RejectedToDeadLetters" >> RejectedRowsToDeadLetters(self.context)
         all_dead_letters = (dead_letters, rejected) | "AllDeadLetters" >> beam.Flatten()
@@ -215,6 +216,6 @@ class BigQuerySink(WarehouseSink):
         dead_letter_result = (
             all_dead_letters
             | "WaitForDeadLetterTable" >> beam.Map(_when_tables_are_ready, ready)
-            | "WriteDeadLetterTable" >> _insert_into(DEAD_LETTER, self.table_spec(DEAD_LETTER))
+            | "WriteDeadLetterTable" >> insert_into(DEAD_LETTER, self.table_spec(DEAD_LETTER))
         )
         return dead_letter_result.failed_rows_with_errors
