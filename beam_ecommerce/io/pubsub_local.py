@@ -227,5 +227,7 @@ class _ReadAfterCommitEvaluator(_PubSubReadEvaluator):
         ]
 
 
-# Beam's registry maps a transform class to its evaluator; this adds ours for our class only.
+# Beam's registry maps a transform class to its evaluator; this adds ours for our class only. The
+# names are the DirectRunner's private ones (apache-beam is pinned in setup.py): the emulator tests
+# of tests/reliability/test_stream_delivery.py fail if an upgrade moves them.
 TransformEvaluatorRegistry._test_evaluators_overrides[ReadAfterCommit] = _ReadAfterCommitEvaluator
