@@ -4,19 +4,23 @@ One row per (window start, category, currency). A pane replaces the row when its
 is newer than the row's, or when it comes from another run (a restarted stream starts
 its panes again at 0): a late pane corrects the row, a replayed pane changes nothing.
 Each bundle's panes go through a temporary table into one statement, in the
-pipeline's process, waiting for the file as the stream's raw loads do. (Not a
+pipeline's process, waiting for the file as the stream's raw loads do (up to the
+warehouse's lock timeout; past it the bundle's panes are skipped and counted, since the
+next pane of each window carries its whole value). (Not a
 registered Arrow table: with other threads writing the same file, DuckDB's Python
 client sometimes failed to find its Arrow scan, and the failed bundle stopped the stream.)
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import apache_beam as beam
 import duckdb
 
-from beam_ecommerce.io.duckdb_warehouse import LOCK_WAIT_SECONDS, DuckDBWarehouse, WarehouseError, rollback
+from beam_ecommerce import metrics
+from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, WarehouseError, WarehouseLocked, rollback
 from beam_ecommerce.records import Row
 from beam_ecommerce.schemas import LIVE_METRICS
 
@@ -39,6 +43,10 @@ WHERE excluded.pane_index > "{LIVE_METRICS.name}".pane_index OR excluded.run_id 
 # pipeline's process runs one upsert at a time.
 _ONE_UPSERT_AT_A_TIME = threading.Lock()
 CONFLICT_RETRIES = 5
+# Panes not written because the warehouse stayed locked past its timeout (the next pane carries them).
+LIVE_PANES_SKIPPED = "live_metrics_panes_skipped"
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def newest_panes(rows: list[Row]) -> list[Row]:
@@ -89,13 +97,6 @@ class _UpsertEachBundle(beam.DoFn):
     def __init__(self, warehouse: DuckDBWarehouse) -> None:
         self.warehouse = warehouse
 
-    def setup(self) -> None:
-        con = self.warehouse.connect(wait_for_lock=LOCK_WAIT_SECONDS)
-        try:
-            create_live_metrics(con)
-        finally:
-            con.close()
-
     def start_bundle(self) -> None:
         self._rows: list[Row] = []
 
@@ -105,13 +106,20 @@ class _UpsertEachBundle(beam.DoFn):
     def finish_bundle(self) -> None:
         if not self._rows:
             return
+        rows, self._rows = self._rows, []
         with _ONE_UPSERT_AT_A_TIME:
-            con = self.warehouse.connect(wait_for_lock=LOCK_WAIT_SECONDS)
             try:
-                upsert_live_metrics(con, self._rows)
+                con = self.warehouse.connect(wait_for_lock=self.warehouse.lock_timeout_seconds)
+            except WarehouseLocked as locked:
+                # Figures, not records: a pane carries its window's whole value so far, so the next
+                # one corrects the row; failing the stream here would stall its raw loads too.
+                metrics.counter(LIVE_PANES_SKIPPED).inc(len(rows))
+                _LOGGER.warning("skipped %d live_metrics panes: %s", len(rows), locked)
+                return
+            try:
+                upsert_live_metrics(con, rows)
             finally:
                 con.close()
-        self._rows = []
 
 
 class WriteLiveMetricsToDuckDB(beam.PTransform):
@@ -122,4 +130,12 @@ class WriteLiveMetricsToDuckDB(beam.PTransform):
         self.warehouse = warehouse
 
     def expand(self, rows):
+        # Once, as the pipeline is built (the DuckDB file is on this machine, as warehouse_sink's
+        # prepare() is): the local runner sets a DoFn up again for every bundle, and a setup that
+        # waited for a locked file would stall each of them.
+        con = self.warehouse.connect(wait_for_lock=self.warehouse.lock_timeout_seconds)
+        try:
+            create_live_metrics(con)
+        finally:
+            con.close()
         return rows | "UpsertEachBundle" >> beam.ParDo(_UpsertEachBundle(self.warehouse))

@@ -14,4 +14,7 @@ def live_metrics_sink(options: EventSourceOptions) -> beam.PTransform:
     """BigQuery's ``live_metrics`` (every pane appended) or the local warehouse's (upserts per bundle)."""
     if options.sink == BIGQUERY:
         return WriteLiveMetricsToBigQuery(options.bigquery_dataset)
-    return WriteLiveMetricsToDuckDB(DuckDBWarehouse(options.duckdb_path, options.duckdb_memory_limit))
+    warehouse = DuckDBWarehouse(
+        options.duckdb_path, options.duckdb_memory_limit, lock_timeout_seconds=options.warehouse_lock_timeout_seconds
+    )
+    return WriteLiveMetricsToDuckDB(warehouse)

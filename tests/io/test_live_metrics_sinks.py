@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beam_ecommerce.io.bigquery_warehouse import to_bigquery_row
-from beam_ecommerce.io.duckdb_live_metrics import create_live_metrics, upsert_live_metrics
+from beam_ecommerce.io.duckdb_live_metrics import _UpsertEachBundle, create_live_metrics, upsert_live_metrics
 from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
 from beam_ecommerce.pipelines.streaming import build_pipeline
 from beam_ecommerce.schemas import LIVE_METRICS
@@ -146,5 +148,41 @@ def test_upserts_from_several_threads_beside_another_writer_all_land(tmp_path):
     con = warehouse.connect()
     try:
         assert _table(con) == [(f"c{n}", 39, 39, "run-1") for n in range(3)]
+    finally:
+        con.close()
+
+
+_HOLD_THE_FILE = """
+import duckdb, sys
+con = duckdb.connect(sys.argv[1])
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_panes_the_locked_warehouse_cannot_take_are_skipped_and_the_next_ones_land(tmp_path):
+    """Another process holds the file past the lock timeout: the bundle's panes are skipped
+    (the next pane carries the window's whole value), the stream is not stalled."""
+    warehouse = DuckDBWarehouse(str(tmp_path / "w.duckdb"), lock_timeout_seconds=0.2)
+    setup = duckdb.connect(warehouse.path)
+    create_live_metrics(setup)
+    setup.close()
+    upsert = _UpsertEachBundle(warehouse)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_THE_FILE, warehouse.path], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout.readline() == b"locked\n"
+        upsert.start_bundle()
+        upsert.process(_pane(0, 1))
+        upsert.finish_bundle()  # returns: skipped, not raised
+    finally:
+        holder.communicate(b"")
+    upsert.start_bundle()
+    upsert.process(_pane(1, 3))
+    upsert.finish_bundle()
+    con = duckdb.connect(warehouse.path, read_only=True)
+    try:
+        assert _table(con) == [("books", 1, 3, "run-1")]
     finally:
         con.close()
