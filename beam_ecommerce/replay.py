@@ -48,7 +48,7 @@ from apache_beam import pvalue
 
 from beam_ecommerce import metrics
 from beam_ecommerce.io.dead_letter_files import dead_letter_prefix
-from beam_ecommerce.io.duckdb_warehouse import LOCK_WAIT_SECONDS, DuckDBWarehouse, WarehouseError, rollback
+from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, WarehouseError, rollback
 from beam_ecommerce.records import RawBatch, RawRecord, Row
 from beam_ecommerce.transforms.dead_letter import RecordError, RouteBatch, RunContext, original_record
 
@@ -400,7 +400,7 @@ class _WriteAttempts(beam.DoFn):
             [dict(zip(_ATTEMPT_SCHEMA.names, attempt, strict=True)) for attempt in attempts], schema=_ATTEMPT_SCHEMA
         )
         now = datetime.now(UTC)
-        con = self.warehouse.connect(wait_for_lock=LOCK_WAIT_SECONDS)
+        con = self.warehouse.connect(wait_for_lock=self.warehouse.lock_timeout_seconds)
         try:
             con.execute("BEGIN TRANSACTION")
             con.execute(_REPLAYED_DDL)

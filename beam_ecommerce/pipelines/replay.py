@@ -46,7 +46,7 @@ from beam_ecommerce.pipelines.options import (
     runs_locally,
 )
 from beam_ecommerce.pipelines.reconciliation import RunSummary, counter_totals, summarize
-from beam_ecommerce.pipelines.sinks import warehouse_sink
+from beam_ecommerce.pipelines.sinks import duckdb_warehouse, warehouse_sink
 from beam_ecommerce.replay import (
     ALREADY_REPLAYED,
     ATTEMPTS,
@@ -211,7 +211,7 @@ def build_pipeline(options: PipelineOptions, dry_run: bool = False) -> tuple[bea
     key = None if runs_locally(source) else pii_key(source)
     source.run_id = source.run_id or new_run_id()
     context = RunContext(source.run_id, __version__)
-    warehouse = DuckDBWarehouse(source.duckdb_path, source.duckdb_memory_limit)
+    warehouse = duckdb_warehouse(source)
     books = _books(source, warehouse)
     _check_source(replay.dead_letters, source)
     key = key or pii_key(source)

@@ -19,6 +19,16 @@ from beam_ecommerce.pipelines.options import (
 from beam_ecommerce.transforms import RunContext
 
 
+def duckdb_warehouse(options: EventSourceOptions) -> DuckDBWarehouse:
+    """The local warehouse the options name, with their memory, record-size and lock-wait limits."""
+    return DuckDBWarehouse(
+        options.duckdb_path,
+        options.duckdb_memory_limit,
+        options.view_as(BatchOptions).max_record_bytes,
+        options.warehouse_lock_timeout_seconds,
+    )
+
+
 def warehouse_sink(
     options: EventSourceOptions, context: RunContext, streaming: bool = False, resumable: bool = False
 ) -> WarehouseSink:
@@ -37,10 +47,7 @@ def warehouse_sink(
     if not runs_locally(options):
         raise OptionsError(f"--runner={runner_name(options)} needs --sink=bigquery: a DuckDB file lives on one machine")
     staging_dir = options.staging_dir or os.path.join(os.path.dirname(os.path.abspath(options.duckdb_path)), "staging")
-    max_record_bytes = options.view_as(BatchOptions).max_record_bytes
-    warehouse = DuckDBWarehouse(
-        options.duckdb_path, options.duckdb_memory_limit, max_record_bytes, options.warehouse_lock_timeout_seconds
-    )
+    warehouse = duckdb_warehouse(options)
     warehouse.prepare()
     if streaming:
         return DuckDBStreamSink(warehouse, staging_dir, context.run_id)

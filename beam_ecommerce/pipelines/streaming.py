@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 
 from beam_ecommerce import __version__
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport, WarehouseError
+from beam_ecommerce.io.duckdb_warehouse import LoadReport, WarehouseError
 from beam_ecommerce.io.pubsub import PublishDeadLetters, ReadEventMessages
 from beam_ecommerce.io.pubsub_local import Deliveries, deliveries, forget_deliveries
 from beam_ecommerce.pipelines.live_metrics_sink import live_metrics_sink
@@ -25,7 +25,7 @@ from beam_ecommerce.pipelines.options import (
     pii_key,
     runs_locally,
 )
-from beam_ecommerce.pipelines.sinks import warehouse_sink
+from beam_ecommerce.pipelines.sinks import duckdb_warehouse, warehouse_sink
 from beam_ecommerce.reporting import write_stream_report
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.live_metrics import LiveMetrics
@@ -175,9 +175,9 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
             "acknowledged)"
         )
     source = options.view_as(EventSourceOptions)
-    warehouse = DuckDBWarehouse(source.duckdb_path)
+    warehouse = duckdb_warehouse(source)
     warehouse.record_deliveries(
-        context.run_id, ledger.pulled, ledger.released, wait_for_lock=source.warehouse_lock_timeout_seconds
+        context.run_id, ledger.pulled, ledger.released, wait_for_lock=warehouse.lock_timeout_seconds
     )
     report = write_stream_report(argv, context.run_id, started_at, {"drained": drained})
     return StreamRun(warehouse.run_totals(context.run_id), report, drained)
