@@ -13,7 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from beam_ecommerce.cli import build_parser, generate_destination, main
+from beam_ecommerce.cli import build_parser, main
+from beam_ecommerce.cli.generate import generate_destination
 from beam_ecommerce.flags import BothSpellings, beam_style
 from beam_ecommerce.io.pubsub_emulator import emulator_missing_reason
 
@@ -79,6 +80,28 @@ def test_generate_refuses_to_mix_data_sets_unless_told(tmp_path, capsys):
     assert "already holds 1 event files" in capsys.readouterr().err
     assert main(["generate", "-q", "--num-events", "200", "--output", str(tmp_path), "--overwrite"]) == 0
     assert json.loads((tmp_path / "_manifest.json").read_text())["records"] == 200
+
+
+def test_generate_starts_without_beam_duckdb_or_dbt(tmp_path):
+    """The CLI package and a whole ``generate`` run import none of them (each costs the start-up a second or more)."""
+    script = (
+        "import sys; from beam_ecommerce.cli import main;"
+        f"code = main(['generate', '-q', '--num-events', '50', '--output', {str(tmp_path)!r}]);"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'apache_beam', 'duckdb', 'dbt'}), code)"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "[] 0"
+    assert (tmp_path / "_manifest.json").exists()
+
+
+def test_an_input_that_matches_no_file_is_the_batch_pipelines_error(tmp_path):
+    """The check lives with the pipeline's options, so every caller of ``batch.run`` gets it, not only the CLI."""
+    from beam_ecommerce.pipelines import batch
+
+    with pytest.raises(batch.OptionsError, match="no input files match"):
+        batch.run([f"--input={tmp_path}/*.jsonl", f"--duckdb_path={tmp_path}/w.duckdb"])
+    assert not (tmp_path / "w.duckdb").exists()
 
 
 @pytest.mark.e2e

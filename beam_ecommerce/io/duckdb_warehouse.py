@@ -408,6 +408,14 @@ class DuckDBWarehouse:
         ).fetchone()
         return offered, inserted
 
+    def events_by_type(self) -> dict[str, int]:
+        """Rows of ``raw_events`` per event type, read-only, ordered by type."""
+        con = self.connect(read_only=True)
+        try:
+            return dict(con.execute("SELECT event_type, count(*) FROM raw_events GROUP BY 1 ORDER BY 1").fetchall())
+        finally:
+            con.close()
+
 
 def rows_to_jsonl(rows: list[Row]) -> bytes:
     """A batch of rows as JSONL (without the final newline, which the file writer adds)."""

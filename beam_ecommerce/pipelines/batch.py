@@ -19,6 +19,7 @@ from beam_ecommerce.pipelines.options import (
     BatchOptions,
     EventSourceOptions,
     OptionsError,
+    check_input_files,
     new_run_id,
     pii_key,
 )
@@ -66,6 +67,7 @@ def run(argv: list[str] | None = None) -> RunSummary:
     if options.view_as(BatchOptions).resume:
         summary = _resume(options)
     else:
+        check_input_files(options.view_as(BatchOptions).input)
         pipeline, context, sink = _build(options)
         _use_local_cores(options, argv or [])
         result = pipeline.run()

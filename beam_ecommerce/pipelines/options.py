@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.utils.secret import Secret
 
@@ -136,6 +137,19 @@ def pii_key(options: EventSourceOptions) -> str | Secret:
         return resolve_pii_key(options.pii_hash_key, options.pii_hash_key_secret)
     except ValueError as error:
         raise OptionsError(f"{error}: --pii_hash_key or --pii_hash_key_secret") from None
+
+
+def check_input_files(pattern: str | None) -> None:
+    """``OptionsError`` if ``pattern`` (``--input``) matches no file or cannot be listed; a missing
+    pattern is the builder's to report. Checked before a run, not when a template is built."""
+    if not pattern:
+        return
+    try:
+        matched = FileSystems.match([pattern])[0].metadata_list
+    except Exception as error:  # noqa: BLE001 - any failure to list the input is the user's to fix
+        raise OptionsError(f"cannot read input {pattern!r}: {error}") from None
+    if not matched:
+        raise OptionsError(f"no input files match {pattern!r}")
 
 
 class BatchOptions(PipelineOptions):
