@@ -126,6 +126,9 @@ def test_demo_reconciles_with_the_generators_own_counts(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "reconciliation OK" in run.stdout
+    steps = [line for line in run.stdout.splitlines() if line[:1].isdigit() and line[1:4] == "/3 "]
+    assert [step[:4] for step in steps] == ["1/3 ", "2/3 ", "3/3 "]
+    assert "generating 20,000 events" in steps[0] and "dbt build" in steps[2]
     manifest = json.loads((tmp_path / "landing" / "_manifest.json").read_text())
     con = duckdb.connect(str(tmp_path / "warehouse" / "ecommerce.duckdb"), read_only=True)
     loaded = dict(con.execute("SELECT event_type, count(*) FROM raw_events GROUP BY 1").fetchall())
@@ -145,12 +148,23 @@ def test_demo_reconciles_with_the_generators_own_counts(tmp_path):
 
 @pytest.mark.e2e
 def test_running_the_demo_twice_starts_from_scratch(tmp_path):
-    argv = ["demo", "-q", "--no-stream", "--num-events", "3000", "--workdir", str(tmp_path)]
-    assert main(argv) == 0
-    assert main(argv[:4] + ["2000"] + argv[5:]) == 0
-    con = duckdb.connect(str(tmp_path / "warehouse" / "ecommerce.duckdb"), read_only=True)
+    """The second run through ``demo.run`` itself: what it returns is what the warehouse holds."""
+    from beam_ecommerce import demo
+    from beam_ecommerce.generator import GeneratorConfig
+
+    assert main(["demo", "-q", "--no-stream", "--num-events", "3000", "--workdir", str(tmp_path)]) == 0
+    announced = []
+    settings = demo.DemoSettings(
+        workdir=str(tmp_path), events=GeneratorConfig(num_events=2000), progress=False, stream_events=None
+    )
+    result = demo.run(settings, announce=announced.append)
+    assert result.ok and result.dbt_error is None and result.stream is None
+    assert announced == result.steps and [step[:4] for step in announced] == ["1/3 ", "2/3 ", "3/3 "]
+    con = duckdb.connect(result.paths.warehouse, read_only=True)
     manifest = json.loads((tmp_path / "landing" / "_manifest.json").read_text())
+    assert manifest["records"] == result.manifest.records == 2000
     assert con.execute("SELECT count(*) FROM raw_events").fetchone()[0] == manifest["valid_events"]
+    assert result.events_by_type == manifest["events_by_type"]
     assert con.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0] == 1
 
 
@@ -162,6 +176,8 @@ def test_the_demo_streaming_leg_lands_every_published_message_once(tmp_path, cap
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "stream reconciliation OK" in out
+    assert "3/4 streaming 300 events" in out and "4/4 dbt build" in out
+    assert "live vs batch:" in out and " 0 differ" in out
     con = duckdb.connect(str(tmp_path / "warehouse" / "ecommerce.duckdb"), read_only=True)
     runs = con.execute("SELECT count(DISTINCT run_id) FROM pipeline_runs").fetchone()[0]
     assert runs == 2, "the batch run and the stream run share the warehouse"
