@@ -18,12 +18,11 @@ from beam_ecommerce.generator.publish import publish_events
 from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport, WarehouseError
 from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, emulator_missing_reason, pubsub_emulator
 from beam_ecommerce.live_vs_batch import LiveVsBatch, compare_live_with_marts
+from beam_ecommerce.local_defaults import EMULATOR_PROJECT, EMULATOR_SUBSCRIPTION, EMULATOR_TOPIC
 from beam_ecommerce.pipelines import batch, streaming
 from beam_ecommerce.pipelines.options import new_run_id
 from beam_ecommerce.pipelines.reconciliation import RunSummary
 from beam_ecommerce.reporting import RUNS_DIR, report_path
-
-PROJECT = "local-shop"
 
 
 @dataclass
@@ -50,8 +49,8 @@ def run_stream_leg(config: GeneratorConfig, warehouse_path: str, rate: float | N
     """
     warehouse = DuckDBWarehouse(warehouse_path)
     run_id = new_run_id()
-    with pubsub_emulator(PROJECT):
-        topic, subscription = create_topic_and_subscription(PROJECT, "events", "events-stream")
+    with pubsub_emulator(EMULATOR_PROJECT):
+        topic, subscription = create_topic_and_subscription(EMULATOR_PROJECT, EMULATOR_TOPIC, EMULATOR_SUBSCRIPTION)
         stop = threading.Event()
         argv = [f"--input_subscription={subscription}", f"--duckdb_path={warehouse_path}", f"--run_id={run_id}"]
         outcome: list[streaming.StreamRun | None] = []

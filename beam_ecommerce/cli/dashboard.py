@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from beam_ecommerce.cli.errors import PROG, UserError
+
+if TYPE_CHECKING:  # the dashboard needs the local extras: only when a command runs
+    from beam_ecommerce.dashboard import WarehouseReader
 
 
 def handle_dashboard(args: argparse.Namespace) -> int:
@@ -19,7 +23,9 @@ def handle_dashboard(args: argparse.Namespace) -> int:
     return serve_dashboard(reader, args.host, args.port, args.open, args.allow_host)
 
 
-def serve_dashboard(reader, host: str, port: int, open_browser: bool, allowed_hosts: Sequence[str] = ()) -> int:
+def serve_dashboard(
+    reader: WarehouseReader, host: str, port: int, open_browser: bool, allowed_hosts: Sequence[str] = ()
+) -> int:
     """Serves until Ctrl-C, which is how a dashboard normally stops (so exit 0)."""
     import webbrowser
 

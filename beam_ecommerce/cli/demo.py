@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from beam_ecommerce.cli.dashboard import serve_dashboard
 from beam_ecommerce.cli.errors import PROG, run_errors
 from beam_ecommerce.cli.generate import generator_config
 from beam_ecommerce.cli.pipelines import print_run_report, print_summary, stream_line
+
+if TYPE_CHECKING:  # the demo module imports Beam: only when the command runs
+    from beam_ecommerce.demo import DemoResult
 
 
 def handle_demo(args: argparse.Namespace) -> int:
@@ -35,8 +39,8 @@ def handle_demo(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _print_result(result) -> None:
-    """``demo.DemoResult``: the batch run, the streaming leg, the dbt build and where everything is."""
+def _print_result(result: DemoResult) -> None:
+    """What the demo did: the batch run, the streaming leg, the dbt build and where everything is."""
     print()
     print_summary(result.batch)
     print("\nraw_events by type:")
@@ -66,7 +70,7 @@ def _print_result(result) -> None:
         print(f"\ndashboard snapshot: {result.snapshot}")
 
 
-def _print_dbt(result) -> None:
+def _print_dbt(result: DemoResult) -> None:
     """The dbt build, a short table of the revenue by day, and live windows against the marts."""
     if result.dbt_error is not None:
         print(f"\ndbt build FAILED: {result.dbt_error}")

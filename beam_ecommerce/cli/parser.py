@@ -9,9 +9,8 @@ from typing import TypeVar
 
 from beam_ecommerce import __version__
 from beam_ecommerce.cli.errors import PROG
-from beam_ecommerce.cli.pipelines import LOCAL_PROJECT
 from beam_ecommerce.flags import ArgumentParser, BothSpellings, beam_style
-from beam_ecommerce.local_defaults import DEFAULT_WAREHOUSE
+from beam_ecommerce.local_defaults import DEFAULT_WAREHOUSE, EMULATOR_PROJECT, EMULATOR_TOPIC
 
 Number = TypeVar("Number", int, float)
 
@@ -109,12 +108,24 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser = ArgumentParser(
         prog=PROG,
-        description="E-commerce events on Apache Beam: batch, local warehouse. Options are spelled with dashes "
+        description="E-commerce events on Apache Beam: generate them, run the batch and streaming pipelines and "
+        "replays into the warehouse, model it with dbt, look at it on a dashboard, or all of it in one demo. "
+        "Options are spelled with dashes "
         "(--num-events, --duckdb-path); Beam's spelling with underscores (--duckdb_path) works as well.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    _add_generate(subparsers, common)
+    _add_pipeline_commands(subparsers, common, command)
+    _add_demo(subparsers, common)
+    _add_dashboard(subparsers, [common, warehouse_file])
+    _add_dbt(subparsers, [common, warehouse_file])
+    return parser
+
+
+def _add_generate(subparsers, common: argparse.ArgumentParser) -> None:
+    """``generate``: the generator's settings and its one destination."""
     generate = subparsers.add_parser(
         "generate",
         parents=[common],
@@ -151,6 +162,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     generate.add_argument("--overwrite", action="store_true", help="replace event files already in the output")
     generate.add_argument("--rate", type=float, default=None, help="messages per second when publishing (default: max)")
 
+
+def _add_pipeline_commands(subparsers, common: argparse.ArgumentParser, command: str | None) -> None:
+    """``batch``, ``stream`` and ``replay``: each a pipeline's options, and a few of the command's own."""
     _pipeline_parser(
         subparsers,
         common,
@@ -168,7 +182,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "run the streaming pipeline from Pub/Sub",
         "Run the streaming pipeline: Pub/Sub -> parse, validate, enrich, dedupe -> warehouse + dead "
         "letter, until Ctrl-C (or --duration). With --emulator it starts Google's Pub/Sub emulator locally "
-        f"(project {LOCAL_PROJECT}, topic events). Other Beam options are passed to Beam.",
+        f"(project {EMULATOR_PROJECT}, topic {EMULATOR_TOPIC}). Other Beam options are passed to Beam.",
         _stream_options,
         command in (None, "stream"),
     )
@@ -196,6 +210,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "dead letters, replay marks, files or run report); report what would pass and fail",
     )
 
+
+def _add_demo(subparsers, common: argparse.ArgumentParser) -> None:
+    """``demo``: the generator's settings, the streaming leg's and where to show the result."""
     demo = subparsers.add_parser(
         "demo",
         parents=[common],
@@ -213,9 +230,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     demo.add_argument("--open", action="store_true", help="at the end, serve the dashboard and open it in a browser")
     demo.add_argument("--snapshot", metavar="FILE", help="at the end, write the dashboard as one static HTML file")
 
+
+def _add_dashboard(subparsers, parents: list[argparse.ArgumentParser]) -> None:
+    """``dashboard``: where to serve the page, or a snapshot."""
     dashboard = subparsers.add_parser(
         "dashboard",
-        parents=[common, warehouse_file],
+        parents=parents,
         help="serve the analytics dashboard of the local warehouse",
         description=(
             "Serve a page on the dbt marts of the local DuckDB warehouse (revenue, orders, funnel, top products, "
@@ -240,9 +260,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     dashboard.add_argument("--open", action="store_true", help="open the page in a browser")
     dashboard.add_argument("--snapshot", metavar="FILE", help="write a static HTML snapshot to FILE and exit")
 
+
+def _add_dbt(subparsers, parents: list[argparse.ArgumentParser]) -> None:
+    """``dbt``: everything after the command is dbt's."""
     dbt = subparsers.add_parser(
         "dbt",
-        parents=[common, warehouse_file],
+        parents=parents,
         help="run dbt (build, test, docs ...) on the local warehouse",
         description=(
             "Run any dbt command on the bundled dbt project (dbt/) and profile, target local, against the "
@@ -252,7 +275,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         ),
     )
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, metavar="COMMAND ...", help="a dbt command and its options")
-    return parser
 
 
 def parse_command_line(argv: Sequence[str]) -> argparse.Namespace:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from beam_ecommerce.cli.errors import PROG, UserError, run_errors
+from beam_ecommerce.local_defaults import EMULATOR_PROJECT, EMULATOR_SUBSCRIPTION, EMULATOR_TOPIC
 
-LOCAL_PROJECT = "local-shop"
-"""The project ``stream --emulator`` creates its topic in."""
+if TYPE_CHECKING:  # both import Beam: only when a command runs
+    from beam_ecommerce.io.duckdb_warehouse import LoadReport
+    from beam_ecommerce.pipelines.reconciliation import RunSummary
 
 
 def handle_batch(args: argparse.Namespace) -> int:
@@ -41,8 +44,8 @@ def handle_stream(args: argparse.Namespace) -> int:
         return _stream(args.pipeline_argv, args.duration)
     if reason := emulator_missing_reason():
         raise UserError(reason)
-    with pubsub_emulator(LOCAL_PROJECT) as host:
-        topic, subscription = create_topic_and_subscription(LOCAL_PROJECT, "events", "events-stream")
+    with pubsub_emulator(EMULATOR_PROJECT) as host:
+        topic, subscription = create_topic_and_subscription(EMULATOR_PROJECT, EMULATOR_TOPIC, EMULATOR_SUBSCRIPTION)
         print(f"Pub/Sub emulator on {host}; publish events with:")
         print(f"  PUBSUB_EMULATOR_HOST={host} {PROG} generate --pubsub-topic {topic} --rate 1000")
         print("streaming into the warehouse; Ctrl-C drains and stops")
@@ -60,16 +63,16 @@ def _stream(pipeline_argv: list[str], duration: float | None) -> int:
     return 0
 
 
-def stream_line(landed) -> str:
-    """Where a stream's records went: ``LoadReport`` in one line."""
+def stream_line(landed: LoadReport) -> str:
+    """Where a stream's records went, in one line."""
     return (
         f"{landed.accounted} records: {landed.rows_loaded} loaded + {landed.dead_letters} dead letters"
         f" + {landed.duplicates} duplicates absorbed"
     )
 
 
-def print_summary(summary) -> None:
-    """A batch run's ``RunSummary``: its id, dead letters by reason and its reconciliation."""
+def print_summary(summary: RunSummary) -> None:
+    """A batch run: its id, dead letters by reason and its reconciliation."""
     print(f"run {summary.run_id}")
     for reason, count in summary.dead_letters_by_reason.items():
         print(f"  dead letters {reason}: {count}")
