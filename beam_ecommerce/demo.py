@@ -113,7 +113,7 @@ class DemoResult:
 
     paths: DemoPaths
     steps: list[str]
-    """The steps in order, numbered as they were announced (``1/4 generating ...``)."""
+    """The planned steps in order, numbered as ``run`` announced them (``1/4 generating ...``)."""
     manifest: Manifest
     generate_seconds: float
     batch: RunSummary
@@ -165,20 +165,15 @@ def run(settings: DemoSettings, announce: Callable[[str], None] = lambda step: N
     if settings.stream_events is not None:
         plan.append(f"streaming {settings.stream_events:,} events through the Pub/Sub emulator into the same warehouse")
     plan.append(f"dbt build: staging and marts on the local warehouse (project {PROJECT_DIR})")
-    steps = iter(f"{number}/{len(plan)} {text}" for number, text in enumerate(plan, start=1))
-    done: list[str] = []
-
-    def step() -> None:
-        done.append(next(steps))
-        announce(done[-1])
-
-    step()
+    steps = [f"{number}/{len(plan)} {text}" for number, text in enumerate(plan, start=1)]
+    upcoming = iter(steps)
+    announce(next(upcoming))
     started = time.perf_counter()
     manifest = write_files(
         settings.events, paths.landing, settings.file_format, compress=settings.compress, progress=settings.progress
     )
     generated = time.perf_counter()
-    step()
+    announce(next(upcoming))
     summary = batch.run(
         [
             f"--input={paths.landing}/events-*",
@@ -188,7 +183,7 @@ def run(settings: DemoSettings, announce: Callable[[str], None] = lambda step: N
     )
     result = DemoResult(
         paths=paths,
-        steps=done,
+        steps=steps,
         manifest=manifest,
         generate_seconds=generated - started,
         batch=summary,
@@ -197,9 +192,9 @@ def run(settings: DemoSettings, announce: Callable[[str], None] = lambda step: N
         events_by_type=DuckDBWarehouse(paths.warehouse).events_by_type(),
     )
     if settings.stream_events is not None:
-        step()
+        announce(next(upcoming))
         _stream(settings, result)
-    step()
+    announce(next(upcoming))
     _model(result)
     if settings.snapshot:
         from beam_ecommerce.dashboard import DuckDBReader, write_snapshot
