@@ -16,6 +16,10 @@ class WarehouseSink(abc.ABC):
     letters + duplicates absorbed.
     """
 
+    # Whether a batch run may hand ``write`` the core's row batches with duplicates left in
+    # (the sink absorbs them on load); if not, the pipeline deduplicates before the sink.
+    absorbs_duplicates: bool = True
+
     @abc.abstractmethod
     def write(
         self, rows: beam.PCollection, dead_letters: beam.PCollection, duplicates: beam.PCollection | None = None

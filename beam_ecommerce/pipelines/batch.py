@@ -23,7 +23,7 @@ from beam_ecommerce.pipelines.options import (
     pii_key,
 )
 from beam_ecommerce.pipelines.reconciliation import RunSummary, summarize
-from beam_ecommerce.pipelines.sinks import warehouse_sink
+from beam_ecommerce.pipelines.sinks import warehouse_sink, write_batch_run
 from beam_ecommerce.reporting import BATCH, reports_dir, run_report, write_run_report
 from beam_ecommerce.transforms import ProcessEvents, RunContext
 
@@ -49,7 +49,7 @@ def _build(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext, Warehou
         batch.input, batch.input_format, source.batch_size, batch.split_bytes, batch.max_record_bytes
     )
     processed = records | "ProcessEvents" >> ProcessEvents(context, pii_key(source), core=source.core)
-    sink.write(processed.rows, processed.dead_letters)
+    write_batch_run(sink, processed.rows, processed.dead_letters)
     return pipeline, context, sink
 
 

@@ -46,7 +46,7 @@ from beam_ecommerce.pipelines.options import (
     runs_locally,
 )
 from beam_ecommerce.pipelines.reconciliation import RunSummary, counter_totals, summarize
-from beam_ecommerce.pipelines.sinks import duckdb_warehouse, warehouse_sink
+from beam_ecommerce.pipelines.sinks import duckdb_warehouse, warehouse_sink, write_batch_run
 from beam_ecommerce.replay import (
     ALREADY_REPLAYED,
     ATTEMPTS,
@@ -239,7 +239,7 @@ def build_pipeline(options: PipelineOptions, dry_run: bool = False) -> tuple[bea
     if fix_dead_letters is not None:
         dead_letters = (fix_dead_letters, dead_letters) | "AllDeadLetters" >> beam.Flatten()
     dead_letters = dead_letters | "KeepIdentity" >> beam.Map(keep_identity)
-    loads = sink.write(processed.rows, dead_letters)
+    loads = write_batch_run(sink, processed.rows, dead_letters)
     processed.rows | "RecordAttempts" >> RecordAttempts(books, selected, dead_letters, loads)
     return pipeline, context
 
