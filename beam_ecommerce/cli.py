@@ -208,7 +208,7 @@ def _print_summary(summary) -> None:
 
 
 def _print_run_report(path: str) -> None:
-    from beam_ecommerce.reporting import read_run_report
+    from beam_ecommerce.pipelines.reports import read_run_report
 
     print(f"run report:   {path}")
     print(json.dumps(read_run_report(path), indent=2, sort_keys=True))
@@ -287,7 +287,7 @@ def stream_line(landed) -> str:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from beam_ecommerce.generator import write_files
     from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
-    from beam_ecommerce.reporting import RUNS_DIR, report_path
+    from beam_ecommerce.pipelines.reports import RUNS_DIR, report_path
 
     workdir = os.path.abspath(args.workdir)
     landing = os.path.join(workdir, "landing")

@@ -181,14 +181,13 @@ def test_imports_inside_functions_are_read():
     }
 
 
-@pytest.mark.xfail(strict=True, reason="reporting.py and replay.py are in no layer")
+@pytest.mark.xfail(strict=True, reason="replay.py is in no layer")
 def test_imports_point_only_down():
     """No module imports sideways or up the layer map, and every unit has a layer."""
     violations = layer_violations(import_graph())
     assert not violations, "\n".join(violations)
 
 
-@pytest.mark.xfail(strict=True, reason="reporting <-> pipelines.streaming")
 def test_no_import_cycles():
     """No modules import each other in a circle, not even through an import inside a function."""
     cycles = import_cycles(import_graph())

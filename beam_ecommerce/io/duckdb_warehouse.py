@@ -408,6 +408,20 @@ class DuckDBWarehouse:
         ).fetchone()
         return offered, inserted
 
+    def dead_letters_by_reason(self, run_id: str) -> dict[str, int]:
+        """How many dead letters one run stored, by ``<stage>.<error_type>``."""
+        con = self.connect()
+        try:
+            return dict(
+                con.execute(
+                    "SELECT stage || '.' || error_type, count(*) FROM dead_letter "
+                    "WHERE run_id = ? GROUP BY 1 ORDER BY 1",
+                    [run_id],
+                ).fetchall()
+            )
+        finally:
+            con.close()
+
 
 def rows_to_jsonl(rows: list[Row]) -> bytes:
     """A batch of rows as JSONL (without the final newline, which the file writer adds)."""

@@ -23,8 +23,8 @@ from beam_ecommerce.pipelines.options import (
     pii_key,
 )
 from beam_ecommerce.pipelines.reconciliation import RunSummary, summarize
+from beam_ecommerce.pipelines.reports import BATCH, reports_dir, run_report, write_run_report
 from beam_ecommerce.pipelines.sinks import warehouse_sink, write_batch_run
-from beam_ecommerce.reporting import BATCH, reports_dir, run_report, write_run_report
 from beam_ecommerce.transforms import ProcessEvents, RunContext
 
 __all__ = ["OptionsError", "build_pipeline", "run"]
@@ -57,7 +57,7 @@ def run(argv: list[str] | None = None) -> RunSummary:
     """Builds, runs and waits for the batch pipeline (or, with ``--resume``, loads what a run
     staged); returns its reconciled summary.
 
-    The run's JSON report goes to ``reporting.reports_dir`` (next to the warehouse). A run
+    The run's JSON report goes to ``reports.reports_dir`` (next to the warehouse). A run
     whose load found the warehouse locked past ``--warehouse_lock_timeout_seconds`` keeps
     its staged files and its books for ``--resume``, and does not reconcile.
     """

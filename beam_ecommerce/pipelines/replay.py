@@ -46,6 +46,7 @@ from beam_ecommerce.pipelines.options import (
     runs_locally,
 )
 from beam_ecommerce.pipelines.reconciliation import RunSummary, counter_totals, summarize
+from beam_ecommerce.pipelines.reports import REPLAY, reports_dir, run_report, write_run_report
 from beam_ecommerce.pipelines.sinks import duckdb_warehouse, warehouse_sink, write_batch_run
 from beam_ecommerce.replay import (
     ALREADY_REPLAYED,
@@ -67,7 +68,6 @@ from beam_ecommerce.replay import (
     load_fix,
     replay_record,
 )
-from beam_ecommerce.reporting import REPLAY, reports_dir, run_report, write_run_report
 from beam_ecommerce.transforms import DEAD_LETTER_TAG, BatchRecords, ProcessEvents, RunContext
 
 __all__ = ["OptionsError", "ReplayOptions", "ReplayOutcome", "build_pipeline", "run"]

@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -25,13 +26,14 @@ from beam_ecommerce.pipelines.options import (
     pii_key,
     runs_locally,
 )
+from beam_ecommerce.pipelines.reconciliation import RunSummary
+from beam_ecommerce.pipelines.reports import STREAM, reports_dir, run_report, write_run_report
 from beam_ecommerce.pipelines.sinks import duckdb_warehouse, warehouse_sink
-from beam_ecommerce.reporting import write_stream_report
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.live_metrics import LiveMetrics
 from beam_ecommerce.transforms.streaming import DeduplicateStream
 
-__all__ = ["OptionsError", "StreamingOptions", "build_pipeline", "run"]
+__all__ = ["OptionsError", "StreamingOptions", "build_pipeline", "run", "write_stream_report"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -181,6 +183,29 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
     )
     report = write_stream_report(argv, context.run_id, started_at, {"drained": drained})
     return StreamRun(warehouse.run_totals(context.run_id), report, drained)
+
+
+def write_stream_report(argv: list[str], run_id: str, started_at: datetime, stop: dict[str, Any] | None = None) -> str:
+    """Writes the report of a finished local stream run (the options ``argv``); returns its path.
+
+    A local stream's Beam metrics end with it, so its books in the warehouse are the
+    record of what it did: ``records_in`` is its reader's count (messages pulled, less
+    those released unloaded for redelivery at its stop, ``stream_deliveries``), the rest
+    what its sink committed (``pipeline_runs``) and the dead letters it stored. ``stop``
+    adds how the run stopped (e.g. whether it drained) to the report's details.
+    """
+    options = PipelineOptions(argv)
+    source, stream = options.view_as(EventSourceOptions), options.view_as(StreamingOptions)
+    warehouse = duckdb_warehouse(source)
+    landed = warehouse.run_totals(run_id)
+    pulled, released = warehouse.delivery_totals(run_id)
+    by_reason = warehouse.dead_letters_by_reason(run_id)
+    summary = RunSummary(
+        run_id, pulled - released, landed.rows_loaded, landed.dead_letters, landed.duplicates, by_reason
+    )
+    inputs = [stream.input_subscription or stream.input_topic]
+    details = {"pulled": pulled, "released_for_redelivery": released, **(stop or {})}
+    return write_run_report(run_report(summary, STREAM, __version__, inputs, started_at, details), reports_dir(source))
 
 
 def _wait_for_stop(stop: threading.Event, duration: float | None, ledger: Deliveries | None = None) -> None:
