@@ -34,7 +34,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_ecommerce import __version__, metrics
+from beam_ecommerce.io.dead_letter_reader import TABLE, UNREADABLE, ReadDeadLetters, dead_letter_files
 from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.io.replay_books import ATTEMPTS, MARKED, FileBooks, WarehouseBooks
 from beam_ecommerce.pipelines.options import (
     BIGQUERY,
     EventSourceOptions,
@@ -48,27 +50,19 @@ from beam_ecommerce.pipelines.options import (
 from beam_ecommerce.pipelines.reconciliation import RunSummary, counter_totals, summarize
 from beam_ecommerce.pipelines.reports import REPLAY, reports_dir, run_report, write_run_report
 from beam_ecommerce.pipelines.sinks import duckdb_warehouse, warehouse_sink, write_batch_run
-from beam_ecommerce.replay import (
+from beam_ecommerce.transforms import DEAD_LETTER_TAG, BatchRecords, ProcessEvents, RunContext
+from beam_ecommerce.transforms.replay import (
     ALREADY_REPLAYED,
-    ATTEMPTS,
-    MARKED,
     SELECTED,
-    TABLE,
-    UNREADABLE,
     ApplyFix,
     DeadLetterFilter,
-    FileBooks,
-    ReadDeadLetters,
     RecordAttempts,
     ReplayBooks,
     SelectForReplay,
-    WarehouseBooks,
-    dead_letter_files,
     keep_identity,
     load_fix,
     replay_record,
 )
-from beam_ecommerce.transforms import DEAD_LETTER_TAG, BatchRecords, ProcessEvents, RunContext
 
 __all__ = ["OptionsError", "ReplayOptions", "ReplayOutcome", "build_pipeline", "run"]
 
