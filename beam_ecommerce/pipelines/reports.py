@@ -21,7 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions
 from beam_ecommerce.pipelines.reconciliation import RunSummary
-from beam_ecommerce.transforms.streaming import LATE
+from beam_ecommerce.transforms.lateness import LATE
 
 RUNS_DIR = "runs"
 BATCH, STREAM, REPLAY = "batch", "stream", "replay"

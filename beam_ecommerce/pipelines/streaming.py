@@ -31,7 +31,7 @@ from beam_ecommerce.pipelines.reports import STREAM, reports_dir, run_report, wr
 from beam_ecommerce.pipelines.sinks import duckdb_warehouse, warehouse_sink
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.live_metrics import LiveMetrics
-from beam_ecommerce.transforms.streaming import DeduplicateStream
+from beam_ecommerce.transforms.stream_dedupe import DeduplicateStream
 
 __all__ = ["OptionsError", "StreamingOptions", "build_pipeline", "run", "write_stream_report"]
 

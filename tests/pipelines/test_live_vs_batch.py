@@ -28,7 +28,7 @@ from beam_ecommerce.live_vs_batch import LiveVsBatch, compare_live_with_marts
 from beam_ecommerce.records import RawRecord
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.live_metrics import LiveMetrics
-from beam_ecommerce.transforms.streaming import DeduplicateStream
+from beam_ecommerce.transforms.stream_dedupe import DeduplicateStream
 
 LATENESS = timedelta(hours=1)
 CONTEXT = RunContext("live-vs-batch", "test")
