@@ -66,15 +66,8 @@ class _ReadDeadLetterTable(beam.DoFn):
         self.warehouse = warehouse
 
     def process(self, _: None) -> Iterator[Row]:
-        con = self.warehouse.connect(read_only=True)
-        try:
-            cursor = con.execute("SELECT * FROM dead_letter")
-            names = [column[0] for column in cursor.description]
-            while chunk := cursor.fetchmany(10_000):
-                for values in chunk:
-                    yield _json_form(dict(zip(names, values, strict=True)))
-        finally:
-            con.close()
+        for row in self.warehouse.dead_letter_rows():
+            yield _json_form(row)
 
 
 class ReadDeadLetters(beam.PTransform):

@@ -7,61 +7,24 @@ files, for a replay into BigQuery. Both serve ``transforms.replay.ReplayBooks``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
-import duckdb
 import orjson
 import pyarrow as pa
 from apache_beam import pvalue
 
 from beam_ecommerce import metrics
 from beam_ecommerce.io.dead_letter_files import dead_letter_prefix
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, WarehouseError, rollback
+from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
 from beam_ecommerce.records.replay_attempt import ATTEMPT_COLUMNS, LOADED, Attempt
 
 MARKED = "replay_marked"
 ATTEMPTS = "replay_attempts_recorded"
 
-_REPLAYED_DDL = """
-CREATE TABLE IF NOT EXISTS replayed (
-  dead_letter_id VARCHAR NOT NULL,
-  event_id VARCHAR NOT NULL,
-  replay_run_id VARCHAR NOT NULL,
-  replayed_at TIMESTAMPTZ NOT NULL
-)"""
-
-_ATTEMPTS_DDL = """
-CREATE TABLE IF NOT EXISTS replay_attempts (
-  dead_letter_id VARCHAR NOT NULL,
-  replay_run_id VARCHAR NOT NULL,
-  attempted_at TIMESTAMPTZ NOT NULL,
-  outcome VARCHAR NOT NULL,
-  event_id VARCHAR,
-  stage VARCHAR,
-  error_type VARCHAR,
-  error_message VARCHAR
-)"""
-
 _ATTEMPT_SCHEMA = pa.schema([(name, pa.string()) for name in ATTEMPT_COLUMNS])
-
-
-def replayed_ids(warehouse: DuckDBWarehouse) -> frozenset[str]:
-    """The dead letters earlier replays landed (none before the first replay)."""
-    if not os.path.exists(warehouse.path):
-        return frozenset()
-    con = warehouse.connect(read_only=True)
-    try:
-        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'replayed'").fetchone()[0]:
-            return frozenset()
-        return frozenset(
-            dead_letter_id for (dead_letter_id,) in con.execute("SELECT dead_letter_id FROM replayed").fetchall()
-        )
-    finally:
-        con.close()
 
 
 class _WriteAttempts(beam.DoFn):
@@ -79,33 +42,7 @@ class _WriteAttempts(beam.DoFn):
         table = pa.Table.from_pylist(
             [dict(zip(_ATTEMPT_SCHEMA.names, attempt, strict=True)) for attempt in attempts], schema=_ATTEMPT_SCHEMA
         )
-        now = datetime.now(UTC)
-        con = self.warehouse.connect(wait_for_lock=self.warehouse.lock_timeout_seconds)
-        try:
-            con.execute("BEGIN TRANSACTION")
-            con.execute(_REPLAYED_DDL)
-            con.execute(_ATTEMPTS_DDL)
-            con.register("attempts", table)
-            (recorded,) = con.execute(
-                """INSERT INTO replay_attempts BY NAME
-                   SELECT a.*, ? AS replay_run_id, ? AS attempted_at FROM attempts AS a
-                   ANTI JOIN (SELECT * FROM replay_attempts WHERE replay_run_id = ?) AS r
-                     ON r.dead_letter_id = a.dead_letter_id""",
-                [self.run_id, now, self.run_id],
-            ).fetchone()
-            (marked,) = con.execute(
-                f"""INSERT INTO replayed
-                    SELECT a.dead_letter_id, a.event_id, ?, ? FROM attempts AS a
-                    ANTI JOIN replayed AS r ON r.dead_letter_id = a.dead_letter_id
-                    WHERE a.outcome = '{LOADED}'""",
-                [self.run_id, now],
-            ).fetchone()
-            con.execute("COMMIT")
-        except duckdb.Error as error:
-            rollback(con)
-            raise WarehouseError(f"recording replay {self.run_id} in {self.warehouse.path} failed: {error}") from None
-        finally:
-            con.close()
+        recorded, marked = self.warehouse.record_replay_attempts(self.run_id, table)
         metrics.counter(ATTEMPTS).inc(recorded)
         metrics.counter(MARKED).inc(marked)
         yield marked
@@ -126,14 +63,14 @@ class WarehouseBooks:
 
 
 class _ReplayedInWarehouse(beam.PTransform):
-    """``pbegin`` -> the ids in the warehouse's ``replayed`` table (``replayed_ids``)."""
+    """``pbegin`` -> the ids in the warehouse's ``replayed`` table (``DuckDBWarehouse.replayed_ids``)."""
 
     def __init__(self, warehouse: DuckDBWarehouse) -> None:
         super().__init__()
         self.warehouse = warehouse
 
     def expand(self, pbegin):
-        return pbegin | "Once" >> beam.Create([self.warehouse]) | "Read" >> beam.Map(replayed_ids)
+        return pbegin | "Once" >> beam.Create([self.warehouse]) | "Read" >> beam.Map(DuckDBWarehouse.replayed_ids)
 
 
 class _WriteAttemptsToWarehouse(beam.PTransform):
