@@ -17,8 +17,8 @@ from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.pipelines.options import (
     DUCKDB,
     BatchOptions,
-    EventSourceOptions,
     OptionsError,
+    RunOptions,
     new_run_id,
     pii_key,
 )
@@ -37,7 +37,7 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
 
 
 def _build(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext, WarehouseSink]:
-    source = options.view_as(EventSourceOptions)
+    source = options.view_as(RunOptions)
     batch = options.view_as(BatchOptions)
     if not batch.input:
         raise OptionsError("--input is required: a file pattern such as data/*.jsonl or gs://bucket/events/*.csv.gz")
@@ -75,13 +75,13 @@ def run(argv: list[str] | None = None) -> RunSummary:
             sink.keep_books(dataclasses.asdict(summary))
     inputs = [options.view_as(BatchOptions).input]
     report = run_report(summary, BATCH, __version__, inputs, started_at)
-    write_run_report(report, reports_dir(options.view_as(EventSourceOptions)))
+    write_run_report(report, reports_dir(options.view_as(RunOptions)))
     return summary
 
 
 def _resume(options: PipelineOptions) -> RunSummary:
     """Loads what run ``--resume`` staged; its summary, from the books it kept and this load."""
-    source = options.view_as(EventSourceOptions)
+    source = options.view_as(RunOptions)
     if source.sink != DUCKDB:
         raise OptionsError("--resume loads a local run's staged files: it needs --sink=duckdb")
     source.run_id = options.view_as(BatchOptions).resume

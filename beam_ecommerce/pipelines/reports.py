@@ -19,7 +19,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions
+from beam_ecommerce.pipelines.options import BIGQUERY, RunOptions
 from beam_ecommerce.pipelines.reconciliation import RunSummary
 from beam_ecommerce.transforms.lateness import LATE
 
@@ -84,7 +84,7 @@ def run_report(
     )
 
 
-def reports_dir(options: EventSourceOptions) -> str:
+def reports_dir(options: RunOptions) -> str:
     """Where the runs of a pipeline with ``options`` keep their reports."""
     if options.sink == BIGQUERY:
         return FileSystems.join(options.dead_letter_dir, RUNS_DIR)

@@ -12,8 +12,8 @@ from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.pipelines.options import (
     BIGQUERY,
     BatchOptions,
-    EventSourceOptions,
     OptionsError,
+    RunOptions,
     dead_letter_dir,
     runner_name,
     runs_locally,
@@ -21,7 +21,7 @@ from beam_ecommerce.pipelines.options import (
 from beam_ecommerce.transforms import DeduplicateEvents, RunContext
 
 
-def duckdb_warehouse(options: EventSourceOptions) -> DuckDBWarehouse:
+def duckdb_warehouse(options: RunOptions) -> DuckDBWarehouse:
     """The local warehouse the options name, with their memory, record-size and lock-wait limits."""
     return DuckDBWarehouse(
         options.duckdb_path,
@@ -32,7 +32,7 @@ def duckdb_warehouse(options: EventSourceOptions) -> DuckDBWarehouse:
 
 
 def warehouse_sink(
-    options: EventSourceOptions, context: RunContext, streaming: bool = False, resumable: bool = False
+    options: RunOptions, context: RunContext, streaming: bool = False, resumable: bool = False
 ) -> WarehouseSink:
     """BigQuery, or the local DuckDB file (created and checked writable now, before the run).
 

@@ -20,8 +20,8 @@ from beam_ecommerce.io.pubsub_local import Deliveries, deliveries, forget_delive
 from beam_ecommerce.pipelines.live_metrics_sink import live_metrics_sink
 from beam_ecommerce.pipelines.options import (
     BIGQUERY,
-    EventSourceOptions,
     OptionsError,
+    RunOptions,
     new_run_id,
     pii_key,
     runs_locally,
@@ -86,12 +86,12 @@ def _acknowledges_after_commit(options: PipelineOptions) -> bool:
     Its sink then acknowledges each message once committed. On Dataflow, Beam's own
     Pub/Sub source acknowledges after the bundle's durable commit.
     """
-    return runs_locally(options) and options.view_as(EventSourceOptions).sink != BIGQUERY
+    return runs_locally(options) and options.view_as(RunOptions).sink != BIGQUERY
 
 
 def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]:
     """The streaming pipeline for ``options``, not yet run, and the run it will be."""
-    source = options.view_as(EventSourceOptions)
+    source = options.view_as(RunOptions)
     stream = options.view_as(StreamingOptions)
     if bool(stream.input_subscription) == bool(stream.input_topic):
         raise OptionsError("give exactly one of --input_subscription or --input_topic")
@@ -176,7 +176,7 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
             f"not acknowledged and will be redelivered ({ledger.pulled} pulled, {ledger.acknowledged} loaded and "
             "acknowledged)"
         )
-    source = options.view_as(EventSourceOptions)
+    source = options.view_as(RunOptions)
     warehouse = duckdb_warehouse(source)
     warehouse.record_deliveries(
         context.run_id, ledger.pulled, ledger.released, wait_for_lock=warehouse.lock_timeout_seconds
@@ -195,7 +195,7 @@ def write_stream_report(argv: list[str], run_id: str, started_at: datetime, stop
     adds how the run stopped (e.g. whether it drained) to the report's details.
     """
     options = PipelineOptions(argv)
-    source, stream = options.view_as(EventSourceOptions), options.view_as(StreamingOptions)
+    source, stream = options.view_as(RunOptions), options.view_as(StreamingOptions)
     warehouse = duckdb_warehouse(source)
     landed = warehouse.run_totals(run_id)
     pulled, released = warehouse.delivery_totals(run_id)
