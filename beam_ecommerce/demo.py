@@ -22,7 +22,7 @@ from beam_ecommerce.local_defaults import EMULATOR_PROJECT, EMULATOR_SUBSCRIPTIO
 from beam_ecommerce.pipelines import batch, streaming
 from beam_ecommerce.pipelines.options import new_run_id
 from beam_ecommerce.pipelines.reconciliation import RunSummary
-from beam_ecommerce.reporting import RUNS_DIR, report_path
+from beam_ecommerce.pipelines.reports import RUNS_DIR, report_path
 
 
 @dataclass

@@ -22,7 +22,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult
 
 from beam_ecommerce.pipelines import batch, streaming
-from beam_ecommerce.pipelines.options import BIGQUERY, BatchOptions, EventSourceOptions
+from beam_ecommerce.pipelines.options import BIGQUERY, BatchOptions, RunOptions
 from beam_ecommerce.pipelines.streaming import StreamingOptions
 from beam_ecommerce.transforms import RunContext
 
@@ -50,13 +50,13 @@ _CLOUD_DEFAULTS = {"sink": BIGQUERY}
 BATCH = Template(
     name="batch",
     build_pipeline=batch.build_pipeline,
-    option_classes=(EventSourceOptions, BatchOptions),
+    option_classes=(RunOptions, BatchOptions),
     defaults=_CLOUD_DEFAULTS,
 )
 STREAMING = Template(
     name="streaming",
     build_pipeline=streaming.build_pipeline,
-    option_classes=(EventSourceOptions, StreamingOptions),
+    option_classes=(RunOptions, StreamingOptions),
     # Spreads the dedupe state over Dataflow's workers (1, the command line's default, suits one process).
     defaults={**_CLOUD_DEFAULTS, "dedupe_shards": "64"},
 )

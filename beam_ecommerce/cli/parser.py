@@ -78,23 +78,23 @@ def _pipeline_parser(
 
 
 def _batch_options() -> tuple:
-    from beam_ecommerce.pipelines.options import BatchOptions, EventSourceOptions
+    from beam_ecommerce.pipelines.options import BatchOptions, RunOptions
 
-    return BatchOptions, EventSourceOptions
+    return BatchOptions, RunOptions
 
 
 def _stream_options() -> tuple:
-    from beam_ecommerce.pipelines.options import EventSourceOptions
+    from beam_ecommerce.pipelines.options import RunOptions
     from beam_ecommerce.pipelines.streaming import StreamingOptions
 
-    return StreamingOptions, EventSourceOptions
+    return StreamingOptions, RunOptions
 
 
 def _replay_options() -> tuple:
-    from beam_ecommerce.pipelines.options import EventSourceOptions
+    from beam_ecommerce.pipelines.options import RunOptions
     from beam_ecommerce.pipelines.replay import ReplayOptions
 
-    return ReplayOptions, EventSourceOptions
+    return ReplayOptions, RunOptions
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

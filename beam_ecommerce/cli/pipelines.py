@@ -80,7 +80,7 @@ def print_summary(summary: RunSummary) -> None:
 
 
 def print_run_report(path: str) -> None:
-    from beam_ecommerce.reporting import read_run_report
+    from beam_ecommerce.pipelines.reports import read_run_report
 
     print(f"run report:   {path}")
     print(json.dumps(read_run_report(path), indent=2, sort_keys=True))

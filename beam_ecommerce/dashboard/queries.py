@@ -23,9 +23,10 @@ DAILY_FUNNEL = "marts.dm_daily_funnel"
 DEAD_LETTERS_DAILY = "marts.dm_dead_letters_daily"
 PRODUCTS = "marts.dim_products"
 EXCHANGE_RATES = "staging.exchange_rates"
-LIVE_METRICS = "main.live_metrics"
-RAW_EVENTS = "main.raw_events"
-DEAD_LETTER = "main.dead_letter"
+# The pipelines' own tables, by qualified name (``schemas.RAW_EVENTS`` and friends are their contracts).
+LIVE_METRICS_TABLE = "main.live_metrics"
+RAW_EVENTS_TABLE = "main.raw_events"
+DEAD_LETTER_TABLE = "main.dead_letter"
 PIPELINE_RUNS = "main.pipeline_runs"
 
 TOP_PRODUCTS = 10
@@ -183,7 +184,7 @@ def live_minutes(session: ReadSession, filters: Filters, euro_rates: bool = Fals
         f"""SELECT window_start, sum(orders) AS orders, coalesce(sum({eur}), 0) AS revenue_eur, sum(events) AS events,
                    sum(dead_letters) AS dead_letters, bool_or(pane_timing <> 'EARLY') AS final,
                    least(60, greatest(1, epoch(now()) - epoch(window_start))) AS seconds
-            FROM {LIVE_METRICS} AS m {rates}
+            FROM {LIVE_METRICS_TABLE} AS m {rates}
             WHERE window_start > now() - INTERVAL {LIVE_MINUTES} MINUTE AND {where}
             GROUP BY window_start ORDER BY window_start""",
         params,
@@ -203,7 +204,9 @@ def live_minutes(session: ReadSession, filters: Filters, euro_rates: bool = Fals
 
 def freshness(session: ReadSession, tables: frozenset[str]) -> dict[str, Any]:
     """How current the raw tables are; these move while a stream loads, without dbt."""
-    (events,) = session.rows(f"SELECT count(*) AS events, epoch(max(occurred_at)) AS newest_event FROM {RAW_EVENTS}")
+    (events,) = session.rows(
+        f"SELECT count(*) AS events, epoch(max(occurred_at)) AS newest_event FROM {RAW_EVENTS_TABLE}"
+    )
     result: dict[str, Any] = {
         "events": int(events["events"]),
         "newest_event": events["newest_event"],
@@ -212,12 +215,13 @@ def freshness(session: ReadSession, tables: frozenset[str]) -> dict[str, Any]:
         "last_stream_load": None,
         "stream_lag_seconds": None,
     }
-    if DEAD_LETTER in tables:
-        result["dead_letters"] = int(session.rows(f"SELECT count(*) AS n FROM {DEAD_LETTER}")[0]["n"])
+    if DEAD_LETTER_TABLE in tables:
+        result["dead_letters"] = int(session.rows(f"SELECT count(*) AS n FROM {DEAD_LETTER_TABLE}")[0]["n"])
     if PIPELINE_RUNS in tables:
         (loads,) = session.rows(
             f"""WITH runs AS (
-                  SELECT run_id, bool_or(source LIKE '{STREAMED_SOURCE}') AS streamed FROM {RAW_EVENTS} GROUP BY run_id
+                  SELECT run_id, bool_or(source LIKE '{STREAMED_SOURCE}') AS streamed
+                  FROM {RAW_EVENTS_TABLE} GROUP BY run_id
                 )
                 SELECT epoch(max(loaded_at) FILTER (WHERE NOT streamed)) AS last_batch_load,
                        epoch(max(loaded_at) FILTER (WHERE streamed)) AS last_stream_load
@@ -226,7 +230,7 @@ def freshness(session: ReadSession, tables: frozenset[str]) -> dict[str, Any]:
         result |= loads
     (lag,) = session.rows(
         f"""SELECT median(epoch(ingested_at) - epoch(occurred_at)) AS lag FROM (
-              SELECT occurred_at, ingested_at FROM {RAW_EVENTS} WHERE source LIKE '{STREAMED_SOURCE}'
+              SELECT occurred_at, ingested_at FROM {RAW_EVENTS_TABLE} WHERE source LIKE '{STREAMED_SOURCE}'
               ORDER BY ingested_at DESC LIMIT {LAG_SAMPLE_ROWS}
             )"""
     )
@@ -277,7 +281,7 @@ BUILD_MARTS = "build the marts with dbt (the project in dbt/) on this warehouse"
 START_STREAM = "no stream has written live_metrics yet: run `beam-ecommerce stream` (or `demo`)"
 
 LIVE = Section(
-    LIVE_PANEL, LIVE_METRICS, lambda s, f, tables: live_minutes(s, f, EXCHANGE_RATES in tables), START_STREAM
+    LIVE_PANEL, LIVE_METRICS_TABLE, lambda s, f, tables: live_minutes(s, f, EXCHANGE_RATES in tables), START_STREAM
 )
 SECTIONS = (
     LIVE,
@@ -366,7 +370,7 @@ def collect(reader: WarehouseReader, filters: Filters) -> dict[str, Any]:
         with reader.session() as session:
             tables = session.tables()
             sections = {s.name: _read_section(session, s, tables, filters) for s in SECTIONS}
-            fresh = freshness(session, tables) if RAW_EVENTS in tables else None
+            fresh = freshness(session, tables) if RAW_EVENTS_TABLE in tables else None
             options = filter_options(session, tables)
     except WarehouseUnavailable as unavailable:
         return payload | {"status": unavailable.reason, "message": unavailable.message}

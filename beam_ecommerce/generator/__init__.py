@@ -7,7 +7,7 @@ tells what was generated.
 
 from beam_ecommerce.generator.config import GeneratedRecord, GeneratorConfig, Manifest
 from beam_ecommerce.generator.malformations import CSV_KINDS, DICT_KINDS, JSON_KINDS
-from beam_ecommerce.generator.records import generate_events, generate_records
+from beam_ecommerce.generator.record_stream import generate_events, generate_records
 from beam_ecommerce.generator.writer import MANIFEST_NAME, write_files
 
 __all__ = [

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from beam_ecommerce.generator.config import GeneratedRecord, GeneratorConfig
-from beam_ecommerce.generator.records import generate_events
+from beam_ecommerce.generator.record_stream import generate_events
 
 # Re-sends repeat one of the last few hundred records; keep a margin.
 _RECENT = 10_000

@@ -16,7 +16,7 @@ from beam_ecommerce.generator.catalogue import CATALOGUE_NAME, catalogue_csv
 from beam_ecommerce.generator.codecs import codec_for
 from beam_ecommerce.generator.config import DUPLICATE, JSONL, VALID, GeneratorConfig, Manifest
 from beam_ecommerce.generator.malformations import kinds_for
-from beam_ecommerce.generator.records import RecordStream
+from beam_ecommerce.generator.record_stream import RecordStream
 from beam_ecommerce.schemas.contract import event_types
 
 MANIFEST_NAME = "_manifest.json"

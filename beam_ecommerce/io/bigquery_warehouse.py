@@ -1,7 +1,7 @@
 """The cloud warehouse: BigQuery ``raw_events`` and ``dead_letter`` through Beam's ``WriteToBigQuery``.
 
-A batch run loads: its rows, deduplicated by ``DeduplicateEvents`` (Dataflow's shuffle
-holds that state), go through free load jobs into a per-run staging table and one MERGE
+A batch run loads: its rows, deduplicated before the sink by the pipeline (a MERGE
+cannot take two source rows for one key), go through free load jobs into a per-run staging table and one MERGE
 on the key into the target (``bigquery_load``), so a rerun or replay adds nothing.
 
 A stream inserts: rows go in with streaming inserts (seconds to queryable; billed per
@@ -31,10 +31,9 @@ from beam_ecommerce.io.bigquery_load import LoadAndMerge, MergeTarget
 from beam_ecommerce.io.dead_letter_files import STREAM_WINDOW_SECONDS, WriteDeadLetterFiles
 from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.records import RawRecord, Row
+from beam_ecommerce.records.dead_letter import SINK, RunContext, dead_letter_row
 from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
 from beam_ecommerce.schemas.tables import Table
-from beam_ecommerce.transforms.dead_letter import SINK, RunContext, dead_letter_row
-from beam_ecommerce.transforms.dedupe import DeduplicateEvents
 
 
 def _json_value(value: Any) -> Any:
@@ -153,10 +152,13 @@ def insert_into(table: Table, spec: str) -> WriteToBigQuery:
 class BigQuerySink(WarehouseSink):
     """The cloud sink: ``<project>:<dataset>.raw_events`` / ``.dead_letter`` plus JSONL dead-letter files.
 
-    A batch run hands it row batches: it deduplicates them and loads them with load jobs
-    and a MERGE. A stream hands it single rows already deduplicated by
-    ``DeduplicateStream`` (``streaming=True``): they go in by streaming inserts.
+    A batch run hands it single rows, one per ``event_id`` (``absorbs_duplicates`` is False:
+    the pipeline runs ``DeduplicateEvents`` first): it loads them with load jobs and a MERGE.
+    A stream hands it single rows already deduplicated by ``DeduplicateStream``
+    (``streaming=True``): they go in by streaming inserts.
     """
+
+    absorbs_duplicates = False
 
     def __init__(self, dataset: str, dead_letter_dir: str, context: RunContext, streaming: bool = False) -> None:
         self.dataset = dataset
@@ -182,11 +184,10 @@ class BigQuerySink(WarehouseSink):
             return self._insert(rows, dead_letters, ready)
         return self._load(rows, dead_letters, ready)
 
-    def _load(self, row_batches, dead_letters, ready):
+    def _load(self, rows, dead_letters, ready):
         """Batch: load jobs into per-run staging tables, then a MERGE each; returns the MERGEs' row counts."""
         inserted = (
-            row_batches
-            | "Deduplicate" >> DeduplicateEvents()
+            rows
             | "CountOffered" >> beam.FlatMap(_count_offered)
             | "LoadRawEvents" >> LoadAndMerge(self.project, self._target(RAW_EVENTS, "event_id"), ready)
         )

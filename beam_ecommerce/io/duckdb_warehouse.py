@@ -35,6 +35,7 @@ from beam_ecommerce.io.pubsub import message_id_of
 from beam_ecommerce.io.pubsub_local import registered_deliveries
 from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.records import Row
+from beam_ecommerce.records.replay_attempt import LOADED
 from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
 from beam_ecommerce.schemas.tables import Table
 
@@ -415,6 +416,102 @@ class DuckDBWarehouse:
             return dict(con.execute("SELECT event_type, count(*) FROM raw_events GROUP BY 1 ORDER BY 1").fetchall())
         finally:
             con.close()
+
+    def dead_letters_by_reason(self, run_id: str) -> dict[str, int]:
+        """How many dead letters one run stored, by ``<stage>.<error_type>``."""
+        con = self.connect()
+        try:
+            return dict(
+                con.execute(
+                    "SELECT stage || '.' || error_type, count(*) FROM dead_letter "
+                    "WHERE run_id = ? GROUP BY 1 ORDER BY 1",
+                    [run_id],
+                ).fetchall()
+            )
+        finally:
+            con.close()
+
+    # The replay books (``io.replay_books.WarehouseBooks``): which dead letters landed, and every attempt.
+    _REPLAYED_DDL = """
+    CREATE TABLE IF NOT EXISTS replayed (
+      dead_letter_id VARCHAR NOT NULL,
+      event_id VARCHAR NOT NULL,
+      replay_run_id VARCHAR NOT NULL,
+      replayed_at TIMESTAMPTZ NOT NULL
+    )"""
+
+    _ATTEMPTS_DDL = """
+    CREATE TABLE IF NOT EXISTS replay_attempts (
+      dead_letter_id VARCHAR NOT NULL,
+      replay_run_id VARCHAR NOT NULL,
+      attempted_at TIMESTAMPTZ NOT NULL,
+      outcome VARCHAR NOT NULL,
+      event_id VARCHAR,
+      stage VARCHAR,
+      error_type VARCHAR,
+      error_message VARCHAR
+    )"""
+
+    def dead_letter_rows(self) -> Iterator[Row]:
+        """Every row of the ``dead_letter`` table, read in chunks (a replay's source)."""
+        con = self.connect(read_only=True)
+        try:
+            cursor = con.execute("SELECT * FROM dead_letter")
+            names = [column[0] for column in cursor.description]
+            while chunk := cursor.fetchmany(10_000):
+                for values in chunk:
+                    yield dict(zip(names, values, strict=True))
+        finally:
+            con.close()
+
+    def replayed_ids(self) -> frozenset[str]:
+        """The dead letters earlier replays landed (none before the first replay, or without a file)."""
+        if not os.path.exists(self.path):
+            return frozenset()
+        con = self.connect(read_only=True)
+        try:
+            if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'replayed'").fetchone()[0]:
+                return frozenset()
+            return frozenset(
+                dead_letter_id for (dead_letter_id,) in con.execute("SELECT dead_letter_id FROM replayed").fetchall()
+            )
+        finally:
+            con.close()
+
+    def record_replay_attempts(self, run_id: str, attempts: Any) -> tuple[int, int]:
+        """Books replay ``run_id``'s ``attempts`` (an Arrow table of ``ATTEMPT_COLUMNS``) and marks what loaded.
+
+        One transaction, idempotent: a retried call adds no attempt of this run and no mark
+        twice. Returns (attempts recorded, dead letters newly marked as replayed).
+        """
+        now = datetime.now(UTC)
+        con = self.connect(wait_for_lock=self.lock_timeout_seconds)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(self._REPLAYED_DDL)
+            con.execute(self._ATTEMPTS_DDL)
+            con.register("attempts", attempts)
+            (recorded,) = con.execute(
+                """INSERT INTO replay_attempts BY NAME
+                   SELECT a.*, ? AS replay_run_id, ? AS attempted_at FROM attempts AS a
+                   ANTI JOIN (SELECT * FROM replay_attempts WHERE replay_run_id = ?) AS r
+                     ON r.dead_letter_id = a.dead_letter_id""",
+                [run_id, now, run_id],
+            ).fetchone()
+            (marked,) = con.execute(
+                """INSERT INTO replayed
+                   SELECT a.dead_letter_id, a.event_id, ?, ? FROM attempts AS a
+                   ANTI JOIN replayed AS r ON r.dead_letter_id = a.dead_letter_id
+                   WHERE a.outcome = ?""",
+                [run_id, now, LOADED],
+            ).fetchone()
+            con.execute("COMMIT")
+        except duckdb.Error as error:
+            rollback(con)
+            raise WarehouseError(f"recording replay {run_id} in {self.path} failed: {error}") from None
+        finally:
+            con.close()
+        return recorded, marked
 
 
 def rows_to_jsonl(rows: list[Row]) -> bytes:

@@ -21,8 +21,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from beam_ecommerce import metrics
-from beam_ecommerce.records import CSV, JSON, RawBatch, RawRecord
-from beam_ecommerce.transforms.parse import READ_ERROR_ATTRIBUTE, TOO_LARGE_ATTRIBUTE
+from beam_ecommerce.records import CSV, JSON, READ_ERROR_ATTRIBUTE, TOO_LARGE_ATTRIBUTE, RawBatch, RawRecord
 
 AUTO = "auto"
 _CHUNK_BYTES = 8 << 20

@@ -6,7 +6,7 @@ import apache_beam as beam
 from apache_beam.io.gcp.pubsub import PubsubMessage, ReadFromPubSub, WriteToPubSub
 
 from beam_ecommerce.records import RawRecord, Row
-from beam_ecommerce.transforms.dead_letter import original_payload
+from beam_ecommerce.records.dead_letter import original_payload
 
 
 def message_to_record(message: PubsubMessage, origin: str) -> RawRecord:

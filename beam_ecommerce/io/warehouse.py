@@ -8,13 +8,21 @@ import apache_beam as beam
 
 
 class WarehouseSink(abc.ABC):
-    """Lands a run: rows into ``raw_events``, dead letters into files and ``dead_letter``.
+    """Lands a run: rows into ``raw_events``, dead letters into ``dead_letter``.
+
+    Dead letters also go to JSONL files (``WriteDeadLetterFiles``) wherever the table is
+    not the local store of record: the batch sinks and BigQuery's stream do; the local
+    stream (``DuckDBStreamSink``) keeps them in its table only.
 
     Implementations count what they load under the ``rows_loaded`` and ``duplicates``
     metrics and add the rows the warehouse itself rejects to the dead letters (stage
     ``sink``), so every run reconciles the same way: records in = rows loaded + dead
     letters + duplicates absorbed.
     """
+
+    # Whether a batch run may hand ``write`` the core's row batches with duplicates left in
+    # (the sink absorbs them on load); if not, the pipeline deduplicates before the sink.
+    absorbs_duplicates: bool = True
 
     @abc.abstractmethod
     def write(

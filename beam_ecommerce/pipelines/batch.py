@@ -17,15 +17,15 @@ from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.pipelines.options import (
     DUCKDB,
     BatchOptions,
-    EventSourceOptions,
     OptionsError,
+    RunOptions,
     check_input_files,
     new_run_id,
     pii_key,
 )
 from beam_ecommerce.pipelines.reconciliation import RunSummary, summarize
-from beam_ecommerce.pipelines.sinks import warehouse_sink
-from beam_ecommerce.reporting import BATCH, reports_dir, run_report, write_run_report
+from beam_ecommerce.pipelines.reports import BATCH, reports_dir, run_report, write_run_report
+from beam_ecommerce.pipelines.sinks import warehouse_sink, write_batch_run
 from beam_ecommerce.transforms import ProcessEvents, RunContext
 
 __all__ = ["OptionsError", "build_pipeline", "run"]
@@ -38,7 +38,7 @@ def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]
 
 
 def _build(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext, WarehouseSink]:
-    source = options.view_as(EventSourceOptions)
+    source = options.view_as(RunOptions)
     batch = options.view_as(BatchOptions)
     if not batch.input:
         raise OptionsError("--input is required: a file pattern such as data/*.jsonl or gs://bucket/events/*.csv.gz")
@@ -50,7 +50,7 @@ def _build(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext, Warehou
         batch.input, batch.input_format, source.batch_size, batch.split_bytes, batch.max_record_bytes
     )
     processed = records | "ProcessEvents" >> ProcessEvents(context, pii_key(source), core=source.core)
-    sink.write(processed.rows, processed.dead_letters)
+    write_batch_run(sink, processed.rows, processed.dead_letters)
     return pipeline, context, sink
 
 
@@ -58,7 +58,7 @@ def run(argv: list[str] | None = None) -> RunSummary:
     """Builds, runs and waits for the batch pipeline (or, with ``--resume``, loads what a run
     staged); returns its reconciled summary.
 
-    The run's JSON report goes to ``reporting.reports_dir`` (next to the warehouse). A run
+    The run's JSON report goes to ``reports.reports_dir`` (next to the warehouse). A run
     whose load found the warehouse locked past ``--warehouse_lock_timeout_seconds`` keeps
     its staged files and its books for ``--resume``, and does not reconcile.
     """
@@ -77,13 +77,13 @@ def run(argv: list[str] | None = None) -> RunSummary:
             sink.keep_books(dataclasses.asdict(summary))
     inputs = [options.view_as(BatchOptions).input]
     report = run_report(summary, BATCH, __version__, inputs, started_at)
-    write_run_report(report, reports_dir(options.view_as(EventSourceOptions)))
+    write_run_report(report, reports_dir(options.view_as(RunOptions)))
     return summary
 
 
 def _resume(options: PipelineOptions) -> RunSummary:
     """Loads what run ``--resume`` staged; its summary, from the books it kept and this load."""
-    source = options.view_as(EventSourceOptions)
+    source = options.view_as(RunOptions)
     if source.sink != DUCKDB:
         raise OptionsError("--resume loads a local run's staged files: it needs --sink=duckdb")
     source.run_id = options.view_as(BatchOptions).resume

@@ -6,11 +6,11 @@ import apache_beam as beam
 
 from beam_ecommerce.io.bigquery_live_metrics import WriteLiveMetricsToBigQuery
 from beam_ecommerce.io.duckdb_live_metrics import WriteLiveMetricsToDuckDB
-from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions
+from beam_ecommerce.pipelines.options import BIGQUERY, RunOptions
 from beam_ecommerce.pipelines.sinks import duckdb_warehouse
 
 
-def live_metrics_sink(options: EventSourceOptions) -> beam.PTransform:
+def live_metrics_sink(options: RunOptions) -> beam.PTransform:
     """BigQuery's ``live_metrics`` (every pane appended) or the local warehouse's (upserts per bundle)."""
     if options.sink == BIGQUERY:
         return WriteLiveMetricsToBigQuery(options.bigquery_dataset)

@@ -27,8 +27,12 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
 
 
-class EventSourceOptions(PipelineOptions):
-    """Options every pipeline that runs the transform core shares."""
+class RunOptions(PipelineOptions):
+    """Options every run of the transform core shares: its id, PII key and batching, and the warehouse it lands in.
+
+    Not the source's: where records come from is ``BatchOptions``' (files), ``StreamingOptions``'
+    (Pub/Sub) or ``ReplayOptions``' (dead letters).
+    """
 
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
@@ -105,7 +109,7 @@ def runs_locally(options: PipelineOptions) -> bool:
     return name.removesuffix("runner") in _LOCAL_RUNNERS
 
 
-def dead_letter_dir(options: EventSourceOptions) -> str:
+def dead_letter_dir(options: RunOptions) -> str:
     """Where the run writes its dead-letter files, set on ``options`` so the whole run agrees.
 
     Locally it defaults to ``dead_letter/`` beside the warehouse file. On any other runner
@@ -122,7 +126,7 @@ def dead_letter_dir(options: EventSourceOptions) -> str:
     return options.dead_letter_dir
 
 
-def pii_key(options: EventSourceOptions) -> str | Secret:
+def pii_key(options: RunOptions) -> str | Secret:
     """The PII hash key the options ask for (``resolve_pii_key``), or ``OptionsError``.
 
     Only a local run may fall back to the public development key: any other runner must be

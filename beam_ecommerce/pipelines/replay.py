@@ -34,11 +34,13 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_ecommerce import __version__, metrics
+from beam_ecommerce.io.dead_letter_reader import TABLE, UNREADABLE, ReadDeadLetters, dead_letter_files
 from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.io.replay_books import ATTEMPTS, MARKED, FileBooks, WarehouseBooks
 from beam_ecommerce.pipelines.options import (
     BIGQUERY,
-    EventSourceOptions,
     OptionsError,
+    RunOptions,
     dead_letter_dir,
     new_run_id,
     pii_key,
@@ -46,29 +48,21 @@ from beam_ecommerce.pipelines.options import (
     runs_locally,
 )
 from beam_ecommerce.pipelines.reconciliation import RunSummary, counter_totals, summarize
-from beam_ecommerce.pipelines.sinks import duckdb_warehouse, warehouse_sink
-from beam_ecommerce.replay import (
+from beam_ecommerce.pipelines.reports import REPLAY, reports_dir, run_report, write_run_report
+from beam_ecommerce.pipelines.sinks import duckdb_warehouse, warehouse_sink, write_batch_run
+from beam_ecommerce.transforms import DEAD_LETTER_TAG, BatchRecords, ProcessEvents, RunContext
+from beam_ecommerce.transforms.replay import (
     ALREADY_REPLAYED,
-    ATTEMPTS,
-    MARKED,
     SELECTED,
-    TABLE,
-    UNREADABLE,
     ApplyFix,
     DeadLetterFilter,
-    FileBooks,
-    ReadDeadLetters,
     RecordAttempts,
     ReplayBooks,
     SelectForReplay,
-    WarehouseBooks,
-    dead_letter_files,
     keep_identity,
     load_fix,
     replay_record,
 )
-from beam_ecommerce.reporting import REPLAY, reports_dir, run_report, write_run_report
-from beam_ecommerce.transforms import DEAD_LETTER_TAG, BatchRecords, ProcessEvents, RunContext
 
 __all__ = ["OptionsError", "ReplayOptions", "ReplayOutcome", "build_pipeline", "run"]
 
@@ -151,7 +145,7 @@ def _selection(replay: ReplayOptions) -> DeadLetterFilter:
     )
 
 
-def _check_location(location: str, source: EventSourceOptions) -> None:
+def _check_location(location: str, source: RunOptions) -> None:
     """Whether the run can read ``location`` where it runs: the local table locally, files off it on ``gs://``."""
     if location == TABLE and source.sink == BIGQUERY:
         raise OptionsError(
@@ -165,7 +159,7 @@ def _check_location(location: str, source: EventSourceOptions) -> None:
         )
 
 
-def _check_source(location: str, source: EventSourceOptions) -> None:
+def _check_source(location: str, source: RunOptions) -> None:
     """Whether there is anything at ``location`` to replay."""
     if location == TABLE:
         if not os.path.exists(source.duckdb_path):
@@ -180,7 +174,7 @@ def _check_source(location: str, source: EventSourceOptions) -> None:
         raise OptionsError(f"no dead-letter files match {pattern!r}")
 
 
-def _books(source: EventSourceOptions, warehouse: DuckDBWarehouse) -> ReplayBooks:
+def _books(source: RunOptions, warehouse: DuckDBWarehouse) -> ReplayBooks:
     """The local warehouse's tables, or for BigQuery attempt files under the dead-letter dir (checked now)."""
     if source.sink == BIGQUERY:
         return FileBooks(dead_letter_dir(source), source.run_id)
@@ -194,7 +188,7 @@ def _count_would_pass(rows: list) -> tuple[()]:
 
 def build_pipeline(options: PipelineOptions, dry_run: bool = False) -> tuple[beam.Pipeline, RunContext]:
     """The replay pipeline for ``options``, not yet run, and the run it will be (writing nothing if ``dry_run``)."""
-    source = options.view_as(EventSourceOptions)
+    source = options.view_as(RunOptions)
     replay = options.view_as(ReplayOptions)
     if not replay.dead_letters:
         raise OptionsError(f"--dead_letters is required: a folder, gs:// prefix or pattern of files, or '{TABLE}'")
@@ -239,7 +233,7 @@ def build_pipeline(options: PipelineOptions, dry_run: bool = False) -> tuple[bea
     if fix_dead_letters is not None:
         dead_letters = (fix_dead_letters, dead_letters) | "AllDeadLetters" >> beam.Flatten()
     dead_letters = dead_letters | "KeepIdentity" >> beam.Map(keep_identity)
-    loads = sink.write(processed.rows, dead_letters)
+    loads = write_batch_run(sink, processed.rows, dead_letters)
     processed.rows | "RecordAttempts" >> RecordAttempts(books, selected, dead_letters, loads)
     return pipeline, context
 
@@ -269,5 +263,5 @@ def run(argv: list[str] | None = None, dry_run: bool = False) -> ReplayOutcome:
             "attempts_recorded": outcome.attempts,
         }
         report = run_report(summary, REPLAY, context.pipeline_version, [replay.dead_letters], started_at, details)
-        write_run_report(report, reports_dir(options.view_as(EventSourceOptions)))
+        write_run_report(report, reports_dir(options.view_as(RunOptions)))
     return outcome

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import os
 
+import apache_beam as beam
+
 from beam_ecommerce.io.bigquery_warehouse import BigQuerySink
 from beam_ecommerce.io.duckdb_warehouse import DuckDBSink, DuckDBStreamSink, DuckDBWarehouse
 from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.pipelines.options import (
     BIGQUERY,
     BatchOptions,
-    EventSourceOptions,
     OptionsError,
+    RunOptions,
     dead_letter_dir,
     runner_name,
     runs_locally,
 )
-from beam_ecommerce.transforms import RunContext
+from beam_ecommerce.transforms import DeduplicateEvents, RunContext
 
 
-def duckdb_warehouse(options: EventSourceOptions) -> DuckDBWarehouse:
+def duckdb_warehouse(options: RunOptions) -> DuckDBWarehouse:
     """The local warehouse the options name, with their memory, record-size and lock-wait limits."""
     return DuckDBWarehouse(
         options.duckdb_path,
@@ -30,7 +32,7 @@ def duckdb_warehouse(options: EventSourceOptions) -> DuckDBWarehouse:
 
 
 def warehouse_sink(
-    options: EventSourceOptions, context: RunContext, streaming: bool = False, resumable: bool = False
+    options: RunOptions, context: RunContext, streaming: bool = False, resumable: bool = False
 ) -> WarehouseSink:
     """BigQuery, or the local DuckDB file (created and checked writable now, before the run).
 
@@ -52,3 +54,14 @@ def warehouse_sink(
     if streaming:
         return DuckDBStreamSink(warehouse, staging_dir, context.run_id)
     return DuckDBSink(warehouse, staging_dir, dead_letters, context.run_id, resumable)
+
+
+def write_batch_run(sink: WarehouseSink, row_batches: beam.PCollection, dead_letters: beam.PCollection):
+    """Hands a batch run's row batches and dead letters to ``sink``; returns its load reports.
+
+    A sink that cannot absorb duplicates on load (BigQuery's MERGE) gets one row per
+    ``event_id``: the dedupe is composed here, in the pipeline, not inside the sink.
+    """
+    if not sink.absorbs_duplicates:
+        row_batches = row_batches | "Deduplicate" >> DeduplicateEvents()
+    return sink.write(row_batches, dead_letters)

@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -19,19 +20,20 @@ from beam_ecommerce.io.pubsub_local import Deliveries, deliveries, forget_delive
 from beam_ecommerce.pipelines.live_metrics_sink import live_metrics_sink
 from beam_ecommerce.pipelines.options import (
     BIGQUERY,
-    EventSourceOptions,
     OptionsError,
+    RunOptions,
     new_run_id,
     pii_key,
     runs_locally,
 )
+from beam_ecommerce.pipelines.reconciliation import RunSummary
+from beam_ecommerce.pipelines.reports import STREAM, reports_dir, run_report, write_run_report
 from beam_ecommerce.pipelines.sinks import duckdb_warehouse, warehouse_sink
-from beam_ecommerce.reporting import write_stream_report
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.live_metrics import LiveMetrics
-from beam_ecommerce.transforms.streaming import DeduplicateStream
+from beam_ecommerce.transforms.stream_dedupe import DeduplicateStream
 
-__all__ = ["OptionsError", "StreamingOptions", "build_pipeline", "run"]
+__all__ = ["OptionsError", "StreamingOptions", "build_pipeline", "run", "write_stream_report"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -84,12 +86,12 @@ def _acknowledges_after_commit(options: PipelineOptions) -> bool:
     Its sink then acknowledges each message once committed. On Dataflow, Beam's own
     Pub/Sub source acknowledges after the bundle's durable commit.
     """
-    return runs_locally(options) and options.view_as(EventSourceOptions).sink != BIGQUERY
+    return runs_locally(options) and options.view_as(RunOptions).sink != BIGQUERY
 
 
 def build_pipeline(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext]:
     """The streaming pipeline for ``options``, not yet run, and the run it will be."""
-    source = options.view_as(EventSourceOptions)
+    source = options.view_as(RunOptions)
     stream = options.view_as(StreamingOptions)
     if bool(stream.input_subscription) == bool(stream.input_topic):
         raise OptionsError("give exactly one of --input_subscription or --input_topic")
@@ -174,13 +176,36 @@ def run(argv: list[str], stop: threading.Event | None = None, duration: float | 
             f"not acknowledged and will be redelivered ({ledger.pulled} pulled, {ledger.acknowledged} loaded and "
             "acknowledged)"
         )
-    source = options.view_as(EventSourceOptions)
+    source = options.view_as(RunOptions)
     warehouse = duckdb_warehouse(source)
     warehouse.record_deliveries(
         context.run_id, ledger.pulled, ledger.released, wait_for_lock=warehouse.lock_timeout_seconds
     )
     report = write_stream_report(argv, context.run_id, started_at, {"drained": drained})
     return StreamRun(warehouse.run_totals(context.run_id), report, drained)
+
+
+def write_stream_report(argv: list[str], run_id: str, started_at: datetime, stop: dict[str, Any] | None = None) -> str:
+    """Writes the report of a finished local stream run (the options ``argv``); returns its path.
+
+    A local stream's Beam metrics end with it, so its books in the warehouse are the
+    record of what it did: ``records_in`` is its reader's count (messages pulled, less
+    those released unloaded for redelivery at its stop, ``stream_deliveries``), the rest
+    what its sink committed (``pipeline_runs``) and the dead letters it stored. ``stop``
+    adds how the run stopped (e.g. whether it drained) to the report's details.
+    """
+    options = PipelineOptions(argv)
+    source, stream = options.view_as(RunOptions), options.view_as(StreamingOptions)
+    warehouse = duckdb_warehouse(source)
+    landed = warehouse.run_totals(run_id)
+    pulled, released = warehouse.delivery_totals(run_id)
+    by_reason = warehouse.dead_letters_by_reason(run_id)
+    summary = RunSummary(
+        run_id, pulled - released, landed.rows_loaded, landed.dead_letters, landed.duplicates, by_reason
+    )
+    inputs = [stream.input_subscription or stream.input_topic]
+    details = {"pulled": pulled, "released_for_redelivery": released, **(stop or {})}
+    return write_run_report(run_report(summary, STREAM, __version__, inputs, started_at, details), reports_dir(source))
 
 
 def _wait_for_stop(stop: threading.Event, duration: float | None, ledger: Deliveries | None = None) -> None:

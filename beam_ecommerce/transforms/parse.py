@@ -13,12 +13,19 @@ import apache_beam as beam
 import orjson
 
 from beam_ecommerce import metrics
-from beam_ecommerce.records import CSV, JSON, Event, EventBatch, RawBatch, RawRecord
+from beam_ecommerce.records import (
+    CSV,
+    JSON,
+    READ_ERROR_ATTRIBUTE,
+    TOO_LARGE_ATTRIBUTE,
+    Event,
+    EventBatch,
+    RawBatch,
+    RawRecord,
+)
 from beam_ecommerce.schemas import event_schemas
 from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, PARSE, RecordError, RouteBatch, RunContext
 
-READ_ERROR_ATTRIBUTE = "read_error"
-TOO_LARGE_ATTRIBUTE = "record_too_large"
 # Records a reader marked as not parseable, by attribute: the dead letter's error type.
 _READER_REJECTIONS = {READ_ERROR_ATTRIBUTE: "unreadable_input", TOO_LARGE_ATTRIBUTE: "record_too_large"}
 _BOM = b"\xef\xbb\xbf"

@@ -16,8 +16,8 @@ from beam_ecommerce.records import JSON, Event, EventBatch, RawBatch, RawRecord,
 from beam_ecommerce.schemas.decoders import contract_decoder
 from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RecordError, RouteBatch, RunContext
 from beam_ecommerce.transforms.enrich import EnrichEvent
+from beam_ecommerce.transforms.lateness import LatenessGate
 from beam_ecommerce.transforms.parse import READ_ERROR_ATTRIBUTE, ParseRecord
-from beam_ecommerce.transforms.streaming import LatenessGate
 from beam_ecommerce.transforms.validate import ValidateEvent
 from beam_ecommerce.transforms.warehouse_fit import FitWarehouse
 

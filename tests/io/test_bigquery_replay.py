@@ -29,9 +29,11 @@ from apache_beam.testing.util import assert_that, equal_to
 from beam_ecommerce.cli import main
 from beam_ecommerce.io.bigquery_load import LoadAndMerge, merge_sql
 from beam_ecommerce.io.dead_letter_files import dead_letter_prefix
+from beam_ecommerce.io.dead_letter_reader import dead_letter_files
+from beam_ecommerce.io.replay_books import FileBooks
 from beam_ecommerce.pipelines import replay
 from beam_ecommerce.records import RawRecord
-from beam_ecommerce.replay import FAILED_AGAIN, LOADED, FileBooks, dead_letter_files
+from beam_ecommerce.records.replay_attempt import FAILED_AGAIN, LOADED
 from beam_ecommerce.schemas import DEAD_LETTER
 from beam_ecommerce.transforms import RunContext, dead_letter_row
 from tests.cloud_pipeline import KEY

@@ -11,7 +11,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_ecommerce.pipelines import batch, streaming
-from beam_ecommerce.pipelines.options import EventSourceOptions, OptionsError, pii_key
+from beam_ecommerce.pipelines.options import OptionsError, RunOptions, pii_key
 from beam_ecommerce.transforms.pii import DEV_KEY_WARNING, LOCAL_DEV_KEY, PII_KEY_ENV
 from tests.samples import sample_event
 
@@ -48,10 +48,10 @@ def test_a_remote_runner_refuses_dead_letters_off_cloud_storage(pipeline, where,
 def test_a_remote_runner_refuses_to_start_without_a_key_or_secret(monkeypatch) -> None:
     monkeypatch.delenv(PII_KEY_ENV, raising=False)
     with pytest.raises(OptionsError, match=r"needs --pii_hash_key_secret.*development key is for local runs only"):
-        pii_key(PipelineOptions(DATAFLOW).view_as(EventSourceOptions))
-    chosen = pii_key(PipelineOptions([*DATAFLOW, f"--pii_hash_key_secret={SECRET}"]).view_as(EventSourceOptions))
+        pii_key(PipelineOptions(DATAFLOW).view_as(RunOptions))
+    chosen = pii_key(PipelineOptions([*DATAFLOW, f"--pii_hash_key_secret={SECRET}"]).view_as(RunOptions))
     assert chosen._version_name == SECRET
-    assert pii_key(PipelineOptions([*DATAFLOW, f"--pii_hash_key={KEY}"]).view_as(EventSourceOptions)) == KEY
+    assert pii_key(PipelineOptions([*DATAFLOW, f"--pii_hash_key={KEY}"]).view_as(RunOptions)) == KEY
 
 
 @BUILDERS
@@ -63,25 +63,23 @@ def test_a_remote_runner_refuses_the_local_warehouse(pipeline, tmp_path) -> None
 @pytest.mark.parametrize("key", ["k", "0123456789abcde", "é" * 7])
 def test_keys_shorter_than_16_bytes_are_refused(key, monkeypatch) -> None:
     with pytest.raises(OptionsError, match="at least 16 bytes"):
-        pii_key(PipelineOptions([f"--pii_hash_key={key}"]).view_as(EventSourceOptions))
+        pii_key(PipelineOptions([f"--pii_hash_key={key}"]).view_as(RunOptions))
     monkeypatch.setenv(PII_KEY_ENV, key)
     with pytest.raises(OptionsError, match="at least 16 bytes"):
-        pii_key(PipelineOptions([]).view_as(EventSourceOptions))
+        pii_key(PipelineOptions([]).view_as(RunOptions))
 
 
 def test_a_16_byte_key_is_accepted() -> None:
-    assert pii_key(PipelineOptions(["--pii_hash_key=0123456789abcdef"]).view_as(EventSourceOptions)) == (
-        "0123456789abcdef"
-    )
+    assert pii_key(PipelineOptions(["--pii_hash_key=0123456789abcdef"]).view_as(RunOptions)) == ("0123456789abcdef")
 
 
 def test_the_public_key_is_announced_on_stderr_whatever_the_log_level(capfd, monkeypatch) -> None:
     monkeypatch.delenv(PII_KEY_ENV, raising=False)
-    assert pii_key(PipelineOptions([]).view_as(EventSourceOptions)) == LOCAL_DEV_KEY
+    assert pii_key(PipelineOptions([]).view_as(RunOptions)) == LOCAL_DEV_KEY
     captured = capfd.readouterr()
     assert captured.err.splitlines() == [DEV_KEY_WARNING]
     assert "public development key" in DEV_KEY_WARNING and captured.out == ""
-    pii_key(PipelineOptions([f"--pii_hash_key={KEY}"]).view_as(EventSourceOptions))
+    pii_key(PipelineOptions([f"--pii_hash_key={KEY}"]).view_as(RunOptions))
     assert capfd.readouterr().err == "", "a real key is not announced"
 
 

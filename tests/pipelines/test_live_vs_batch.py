@@ -21,14 +21,14 @@ from apache_beam.testing.test_stream import TestStream
 from beam_ecommerce import dbt_project
 from beam_ecommerce.generator import GeneratorConfig
 from beam_ecommerce.generator.publish import live_payload
-from beam_ecommerce.generator.records import generate_events
+from beam_ecommerce.generator.record_stream import generate_events
 from beam_ecommerce.io.duckdb_live_metrics import WriteLiveMetricsToDuckDB
 from beam_ecommerce.io.duckdb_warehouse import DuckDBStreamSink, DuckDBWarehouse
 from beam_ecommerce.live_vs_batch import LiveVsBatch, compare_live_with_marts
 from beam_ecommerce.records import RawRecord
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.live_metrics import LiveMetrics
-from beam_ecommerce.transforms.streaming import DeduplicateStream
+from beam_ecommerce.transforms.stream_dedupe import DeduplicateStream
 
 LATENESS = timedelta(hours=1)
 CONTEXT = RunContext("live-vs-batch", "test")

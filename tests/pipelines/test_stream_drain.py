@@ -18,7 +18,7 @@ from beam_ecommerce.generator import GeneratorConfig
 from beam_ecommerce.io.pubsub_emulator import emulator_missing_reason
 from beam_ecommerce.live_vs_batch import compare_live_with_marts
 from beam_ecommerce.pipelines import streaming
-from beam_ecommerce.reporting import read_run_report
+from beam_ecommerce.pipelines.reports import read_run_report
 
 pytestmark = [
     pytest.mark.e2e,

@@ -22,8 +22,9 @@ from beam_ecommerce.cli import main
 from beam_ecommerce.generator import GeneratorConfig, write_files
 from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
 from beam_ecommerce.pipelines import batch
+from beam_ecommerce.pipelines.reports import read_run_report
+from beam_ecommerce.pipelines.streaming import write_stream_report
 from beam_ecommerce.records import RawRecord
-from beam_ecommerce.reporting import read_run_report, write_stream_report
 from beam_ecommerce.schemas import csv_columns
 from beam_ecommerce.transforms import RunContext, dead_letter_row
 from tests.reliability.support import batch_args

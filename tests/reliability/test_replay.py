@@ -20,9 +20,9 @@ from beam_ecommerce.cli import main
 from beam_ecommerce.io.dead_letter_files import dead_letter_prefix
 from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
 from beam_ecommerce.pipelines import batch, replay
+from beam_ecommerce.pipelines.reports import read_run_report
 from beam_ecommerce.records import RawRecord
-from beam_ecommerce.replay import FAILED_AGAIN, LOADED
-from beam_ecommerce.reporting import read_run_report
+from beam_ecommerce.records.replay_attempt import FAILED_AGAIN, LOADED
 from beam_ecommerce.schemas import csv_columns
 from beam_ecommerce.transforms import RunContext, dead_letter_row
 from tests.reliability.support import KEY, content, counts

@@ -362,7 +362,7 @@ def test_the_report_computes_lost_from_the_readers_count_not_the_sinks(tmp_path,
     """Books as a stream writes them: its sink accounted for 2 messages (absorbed duplicates), its
     reader pulled 3. One released for redelivery balances the books; one dropped on purpose between
     reader and sink (neither loaded, dead-lettered, absorbed nor released) shows as lost."""
-    from beam_ecommerce.reporting import write_stream_report
+    from beam_ecommerce.pipelines.streaming import write_stream_report
 
     warehouse = DuckDBWarehouse(str(tmp_path / "w.duckdb"))
     warehouse.prepare()

@@ -13,7 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.utils.secret import GcpSecret, Secret
 
-from beam_ecommerce.pipelines.options import EventSourceOptions, OptionsError, pii_key
+from beam_ecommerce.pipelines.options import OptionsError, RunOptions, pii_key
 from beam_ecommerce.records import RawRecord
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.pii import Pseudonymizer
@@ -47,8 +47,8 @@ def test_a_secret_key_is_read_on_the_workers_and_never_serialized_with_the_job(m
 
 def test_options_name_a_secret_version_or_give_a_key_not_both():
     secret = "projects/p/secrets/pii/versions/1"
-    chosen = pii_key(PipelineOptions([f"--pii_hash_key_secret={secret}"]).view_as(EventSourceOptions))
+    chosen = pii_key(PipelineOptions([f"--pii_hash_key_secret={secret}"]).view_as(RunOptions))
     assert isinstance(chosen, GcpSecret) and chosen._version_name == secret
-    assert pii_key(PipelineOptions([f"--pii_hash_key={KEY}"]).view_as(EventSourceOptions)) == KEY
+    assert pii_key(PipelineOptions([f"--pii_hash_key={KEY}"]).view_as(RunOptions)) == KEY
     with pytest.raises(OptionsError, match="not both"):
-        pii_key(PipelineOptions([f"--pii_hash_key_secret={secret}", "--pii_hash_key=x"]).view_as(EventSourceOptions))
+        pii_key(PipelineOptions([f"--pii_hash_key_secret={secret}", "--pii_hash_key=x"]).view_as(RunOptions))

@@ -1,4 +1,4 @@
-"""The records that flow through the transform core, and the batches that carry them.
+"""The batches that carry records through the transform core, and their coder.
 
 Elements of the core's PCollections are *batches* of records: Beam's per-element cost,
 not parsing, dominates small events, so every DoFn of the core works on a batch and
@@ -9,41 +9,11 @@ per batch, and a size estimate that does not encode every record again.
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
-from typing import Any, NamedTuple
 
 from apache_beam import coders
 
-JSON = "json"
-CSV = "csv"
 # Beam samples element sizes for its metrics; an estimate per record keeps that cheap.
 _ESTIMATED_BYTES_PER_RECORD = 512
-
-
-class RawRecord(NamedTuple):
-    """One input record exactly as it arrived, and where it came from.
-
-    ``source`` names the origin precisely enough to find the record again:
-    ``<file uri>:<line>`` for files, ``<subscription>#<message id>`` for Pub/Sub.
-    ``attributes`` are ``(key, value)`` pairs (Pub/Sub attributes, read errors): a tuple,
-    not a dict, so the many records without any share one empty value.
-    ``csv_header`` is the header of the file a CSV record came from. A named tuple: it
-    is built once per input line, and a frozen dataclass costs four times as much.
-    """
-
-    payload: bytes
-    source: str
-    format: str = JSON
-    attributes: tuple[tuple[str, str], ...] = ()
-    csv_header: tuple[str, ...] | None = None
-
-
-@dataclass
-class Event:
-    """A record in flight: the raw record and the fields derived from it so far."""
-
-    raw: RawRecord
-    fields: dict[str, Any]
 
 
 class RawBatch(list):
@@ -56,9 +26,6 @@ class EventBatch(list):
 
 class RowBatch(list):
     """A batch of ``raw_events`` row dicts: the core's main output."""
-
-
-Row = dict[str, Any]
 
 
 class _BatchCoder(coders.Coder):

@@ -18,12 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_ecommerce import __version__
-from beam_ecommerce.pipelines.options import BIGQUERY, EventSourceOptions
+from beam_ecommerce.pipelines.options import BIGQUERY, RunOptions
 from beam_ecommerce.pipelines.reconciliation import RunSummary
-from beam_ecommerce.transforms.streaming import LATE
+from beam_ecommerce.transforms.lateness import LATE
 
 RUNS_DIR = "runs"
 BATCH, STREAM, REPLAY = "batch", "stream", "replay"
@@ -86,7 +84,7 @@ def run_report(
     )
 
 
-def reports_dir(options: EventSourceOptions) -> str:
+def reports_dir(options: RunOptions) -> str:
     """Where the runs of a pipeline with ``options`` keep their reports."""
     if options.sink == BIGQUERY:
         return FileSystems.join(options.dead_letter_dir, RUNS_DIR)
@@ -111,39 +109,6 @@ def write_run_report(report: RunReport, directory: str) -> str:
         out.write(data)
     os.replace(out.name, path)
     return path
-
-
-def write_stream_report(argv: list[str], run_id: str, started_at: datetime, stop: dict[str, Any] | None = None) -> str:
-    """Writes the report of a finished local stream run (the options ``argv``); returns its path.
-
-    A local stream's Beam metrics end with it, so its books in the warehouse are the
-    record of what it did: ``records_in`` is its reader's count (messages pulled, less
-    those released unloaded for redelivery at its stop, ``stream_deliveries``), the rest
-    what its sink committed (``pipeline_runs``) and the dead letters it stored. ``stop``
-    adds how the run stopped (e.g. whether it drained) to the report's details.
-    """
-    from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
-    from beam_ecommerce.pipelines.streaming import StreamingOptions
-
-    options = PipelineOptions(argv)
-    source, stream = options.view_as(EventSourceOptions), options.view_as(StreamingOptions)
-    warehouse = DuckDBWarehouse(source.duckdb_path)
-    landed = warehouse.run_totals(run_id)
-    pulled, released = warehouse.delivery_totals(run_id)
-    con = warehouse.connect()
-    try:
-        by_reason = con.execute(
-            "SELECT stage || '.' || error_type, count(*) FROM dead_letter WHERE run_id = ? GROUP BY 1 ORDER BY 1",
-            [run_id],
-        ).fetchall()
-    finally:
-        con.close()
-    summary = RunSummary(
-        run_id, pulled - released, landed.rows_loaded, landed.dead_letters, landed.duplicates, dict(by_reason)
-    )
-    inputs = [stream.input_subscription or stream.input_topic]
-    details = {"pulled": pulled, "released_for_redelivery": released, **(stop or {})}
-    return write_run_report(run_report(summary, STREAM, __version__, inputs, started_at, details), reports_dir(source))
 
 
 def read_run_report(path: str) -> dict[str, Any]:

@@ -1,12 +1,10 @@
-"""The streaming edge of the core: the lateness policy, event time and bounded dedupe.
+"""The stream's bounded dedupe: one row per ``event_id``, with state kept per event-time bucket.
 
-Policy: an event that reaches the pipeline more than ``allowed_lateness`` after it
-occurred is *late*: ``LatenessGate`` sends it to the dead letter with stage ``late``
-and its original payload (the batch path can load it), never silently dropped. Every
-other row is stamped with its event time (``occurred_at``) and passes a dedupe on
-``event_id`` whose state is kept per event-time bucket until the watermark is
-``horizon`` past the bucket, then cleared by one timer. With a horizon of at least
-the allowed lateness, every re-send that is not late meets the state of its first copy.
+Every row that passed the core is stamped with its event time (``occurred_at``) and passes a
+dedupe on ``event_id`` whose state is kept per event-time bucket until the watermark is
+``horizon`` past the bucket, then cleared by one timer. With a horizon of at least the
+allowed lateness (``transforms.lateness``), every re-send that is not late meets the state
+of its first copy.
 """
 
 from __future__ import annotations
@@ -22,29 +20,10 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.utils.timestamp import Timestamp
 
 from beam_ecommerce import metrics
-from beam_ecommerce.records import Event, Row, RowBatch
-from beam_ecommerce.transforms.dead_letter import RecordError, RouteBatch, RunContext
+from beam_ecommerce.records import Row, RowBatch
 
-LATE = "late"
-DUPLICATES = "duplicates"
-
-
-class LatenessGate(RouteBatch):
-    """A stage after enrich: rejects rows that arrived more than ``allowed_lateness`` after they occurred."""
-
-    stage = LATE
-
-    def __init__(self, context: RunContext, allowed_lateness: timedelta) -> None:
-        super().__init__(context)
-        self.allowed_lateness = allowed_lateness
-
-    def apply(self, event: Event) -> Event:
-        delay = event.fields["ingested_at"] - event.fields["occurred_at"]
-        if delay > self.allowed_lateness:
-            raise RecordError(
-                "beyond_allowed_lateness", f"arrived {delay} after it occurred (allowed {self.allowed_lateness})"
-            )
-        return event
+DUPLICATES_TAG = "duplicates"
+"""The output of ``DeduplicateStream`` that carries the repeats it absorbed (counted as ``metrics.DUPLICATES``)."""
 
 
 class EventIdSetCoder(beam.coders.Coder):
@@ -83,7 +62,7 @@ def split_by_dedupe_key(rows: RowBatch, bucket_seconds: int, shards: int) -> Ite
 class DropRepeatedEventIds(beam.DoFn):
     """Per (event-time bucket, shard): passes each event id's first row, stamped with its event time.
 
-    Repeats go to ``duplicates``. The bucket's ids are kept until the watermark is
+    Repeats go to ``DUPLICATES_TAG``. The bucket's ids are kept until the watermark is
     ``horizon`` past the bucket's end, then one timer clears them all: state is bounded by
     the ids of ``horizon`` plus one bucket, and there is one key per bucket and shard, not
     one per event (the local runner runs a bundle and scans timers per key).
@@ -110,7 +89,7 @@ class DropRepeatedEventIds(beam.DoFn):
             event_time = row["occurred_at"].timestamp()
             if row["event_id"] in ids:
                 repeats += 1
-                yield pvalue.TaggedOutput(DUPLICATES, beam.window.TimestampedValue(row, event_time))
+                yield pvalue.TaggedOutput(DUPLICATES_TAG, beam.window.TimestampedValue(row, event_time))
             else:
                 ids.add(row["event_id"])
                 yield beam.window.TimestampedValue(row, event_time)
@@ -146,5 +125,7 @@ class DeduplicateStream(beam.PTransform):
                 tuple[tuple[int, int], RowBatch]
             )
             | "DropRepeats"
-            >> beam.ParDo(DropRepeatedEventIds(self.horizon, self.bucket_seconds)).with_outputs(DUPLICATES, main="rows")
+            >> beam.ParDo(DropRepeatedEventIds(self.horizon, self.bucket_seconds)).with_outputs(
+                DUPLICATES_TAG, main="rows"
+            )
         )
