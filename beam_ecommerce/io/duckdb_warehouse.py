@@ -16,6 +16,7 @@ import functools
 import glob
 import logging
 import os
+import signal
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -47,6 +48,13 @@ LOCK_WAIT_SECONDS = 120.0
 PENDING_BOOKS = "books.json"
 # A writer that waits for the file leaves a marker here; readers that see one stand aside.
 WRITERS_WAITING_SUFFIX = ".writers-waiting"
+# A fault point for the reliability tests: with BEAM_ECOMMERCE_FAULT=load:inside_transaction
+# a load SIGKILLs its own process once all its rows are written and before COMMIT, so a
+# test sees a kill certainly inside the transaction. Read once, at import: unset, it costs
+# one comparison per load.
+FAULT_VARIABLE = "BEAM_ECOMMERCE_FAULT"
+LOAD_INSIDE_TRANSACTION = "load:inside_transaction"
+_FAULT = os.environ.get(FAULT_VARIABLE)
 # The largest ``maximum_object_size`` DuckDB's read_json accepts (a UINTEGER).
 _DUCKDB_MAX_OBJECT_SIZE = (1 << 32) - 1
 
@@ -147,6 +155,12 @@ def rollback(con: duckdb.DuckDBPyConnection) -> None:
     """Rolls back the open transaction; a COMMIT that failed (disk full) has ended it already."""
     with contextlib.suppress(duckdb.TransactionException):
         con.execute("ROLLBACK")
+
+
+def fault_point(name: str) -> None:
+    """Kills this process here, as a crash or an OOM kill would, if ``BEAM_ECOMMERCE_FAULT`` names this point."""
+    if _FAULT == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _sql_list(paths: Iterable[str]) -> str:
@@ -368,6 +382,7 @@ class DuckDBWarehouse:
                 "INSERT INTO pipeline_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [run_id, datetime.now(UTC), offered, loaded, duplicates, dead_letters, dead_letters_loaded],
             )
+            fault_point(LOAD_INSIDE_TRANSACTION)
             con.execute("COMMIT")
             return report
         except duckdb.Error as error:
