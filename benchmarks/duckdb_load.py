@@ -1,34 +1,39 @@
-"""The DuckDB load: the lean dedupe against the temp table + window + anti join it replaced.
+"""The DuckDB load: today's (temp table + window + anti join) against issue 13's lean dedupe.
 
 One command, one run, one table::
 
-    python -m benchmarks.duckdb_load --rows 1000000
+    python -m benchmarks.duckdb_load --rows 1000000 --repeats 6 --memory-limit 2GB
 
-Stages ``--rows`` raw_events rows as JSONL (5 % re-sent event ids, 5 % of the ids already
-in the table), then, alternately for ``--repeats`` rounds, loads them into a fresh copy of
-the same warehouse with each contender, in this process:
+Stages ``--rows`` raw_events rows as JSONL in one file (5 % re-sent event ids, 5 % of the
+ids already in the table), then, for ``--repeats`` rounds, each starting with the other
+contender, loads them into a fresh copy of the same warehouse (``--memory-limit`` for
+DuckDB, the batch's 512MB unless given) with each contender, in this process; each load
+is a whole transaction:
 
-- ``window`` (baseline, the load until issue 13): ``CREATE TEMP TABLE`` from the files,
-  ``row_number() OVER (PARTITION BY event_id ORDER BY source)``, anti join, ordered insert;
-- ``lean`` (``DuckDBWarehouse.load``): ``min(source)`` per new event id and a semi join,
+- ``load`` (baseline, ``DuckDBWarehouse.load``, today's statements): ``CREATE TEMP TABLE``
+  from the files, ``row_number() OVER (PARTITION BY event_id ORDER BY source)``, anti
+  join, insertion order kept;
+- ``lean`` (the prototype of issue 13): ``min(source)`` per new event id and a semi join,
   straight from the files, ``preserve_insertion_order = false``.
 
-It checks both leave the same rows, and prints microseconds per staged row (best round)
-and the ratio. Ratios are what to compare across machines; the machine here is shared.
+It checks both leave the same rows and insert as many, and prints each round's ratios and
+the load average, then the median of the rounds' ratios, wall and CPU (all of DuckDB's
+threads). Ratios are what to compare; the machine here is shared, and DuckDB's threads
+wait for the cores others hold, so wall ratios swing with the load.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 
 import duckdb
 import orjson
 
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, _read_staged, staged_object_bytes
-from beam_ecommerce.io.files import DEFAULT_MAX_RECORD_BYTES
+from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, WarehouseError, _read_staged
 from beam_ecommerce.schemas import RAW_EVENTS
 
 _ROW = {
@@ -63,25 +68,48 @@ def stage(path: str, rows: int) -> None:
             out.write(orjson.dumps(_ROW | {"event_id": f"evt-{key:09d}", "source": f"f.jsonl:{i + 1:09d}"}) + b"\n")
 
 
-def window_load(con: duckdb.DuckDBPyConnection, files: list[str]) -> int:
-    """The baseline: the load as it was before issue 13."""
-    con.execute(f"CREATE TEMP TABLE staged AS {_read_staged(RAW_EVENTS, files, staged_object_bytes(1 << 20))}")
-    con.execute("SELECT count(*) FROM staged").fetchone()
+def lean_load(con: duckdb.DuckDBPyConnection, files: list[str], max_object_bytes: int) -> int:
+    """The contender (issue 13's prototype): ``min(source)`` per new event id, then a semi join.
+
+    Straight from the files, no temporary table, no window, no ordered insert; it keeps
+    both copies of an event id that tie on ``source``.
+    """
+    con.execute("SET preserve_insertion_order = false")
+    staged = _read_staged(RAW_EVENTS, files, max_object_bytes)
+    con.execute(f"SELECT count(*) FROM ({staged})").fetchone()
     (inserted,) = con.execute(
-        """INSERT INTO raw_events BY NAME SELECT s.*
-           FROM (SELECT * FROM staged QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY source) = 1) AS s
-           ANTI JOIN raw_events AS t ON t.event_id = s.event_id"""
+        f"""INSERT INTO raw_events BY NAME
+            WITH staged AS ({staged}),
+            firsts AS (
+              SELECT s.event_id, min(s.source) AS first
+              FROM staged AS s ANTI JOIN raw_events AS t ON t.event_id = s.event_id GROUP BY s.event_id
+            )
+            SELECT s.* FROM staged AS s SEMI JOIN firsts AS f ON s.event_id = f.event_id AND s.source = f.first"""
     ).fetchone()
-    con.execute("DROP TABLE staged")
     return inserted
 
 
-def fresh_warehouse(path: str, staged: str) -> DuckDBWarehouse:
+def timed_load(name: str, warehouse: DuckDBWarehouse, staged: str) -> tuple[float, float, int]:
+    """Wall and CPU seconds (all of DuckDB's threads) for one whole load (connect, transaction,
+    commit) by contender ``name``; rows inserted."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    if name == "load":
+        inserted = warehouse.load("bench", [staged], []).rows_loaded
+    else:
+        con = warehouse.connect()
+        con.execute("BEGIN TRANSACTION")
+        inserted = lean_load(con, [staged], warehouse.max_object_bytes)
+        con.execute("COMMIT")
+        con.close()
+    return time.perf_counter() - started, time.process_time() - cpu_started, inserted
+
+
+def fresh_warehouse(path: str, staged: str, memory_limit: str) -> DuckDBWarehouse:
     """A warehouse holding 5 % of the staged ids already (those ending in 7, first copies)."""
     for leftover in (path, path + ".wal"):
         if os.path.exists(leftover):
             os.remove(leftover)
-    warehouse = DuckDBWarehouse(path, "1GB", DEFAULT_MAX_RECORD_BYTES)
+    warehouse = DuckDBWarehouse(path, memory_limit)
     warehouse.prepare()
     con = warehouse.connect()
     select = _read_staged(RAW_EVENTS, [staged], warehouse.max_object_bytes)
@@ -105,34 +133,52 @@ def content(path: str) -> tuple:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--memory-limit", default="512MB", help="DuckDB's memory limit (the batch's default: 512MB)")
     args = parser.parse_args()
+    names = ("load", "lean")
     with tempfile.TemporaryDirectory() as folder:
         staged = os.path.join(folder, "raw_events.jsonl")
         stage(staged, args.rows)
-        best: dict[str, float] = {}
+        seconds: dict[str, list[float]] = {name: [] for name in names}
+        cpu: dict[str, list[float]] = {name: [] for name in names}
         results: dict[str, tuple] = {}
-        for _ in range(args.repeats):
-            for name in ("window", "lean"):
+        loads = [os.getloadavg()[0]]
+        for round_number in range(args.repeats):
+            # Each round starts with a different contender, so none always runs first on a warm cache.
+            for name in names[round_number % 2 :] + names[: round_number % 2]:
                 path = os.path.join(folder, f"{name}.duckdb")
-                warehouse = fresh_warehouse(path, staged)
-                started = time.perf_counter()
-                if name == "lean":
-                    warehouse.load("bench", [staged], [])
-                else:
-                    con = warehouse.connect()
-                    con.execute("BEGIN TRANSACTION")
-                    window_load(con, [staged])
-                    con.execute("COMMIT")
-                    con.close()
-                seconds = time.perf_counter() - started
-                best[name] = min(best.get(name, seconds), seconds)
-                results[name] = content(path)
-        assert results["window"] == results["lean"], results
-        print(f"{args.rows:,} staged rows, {results['lean'][0]:,} in the table after the load (same for both)")
-        for name, seconds in best.items():
-            print(f"{name:>7}: {seconds:6.2f} s  {seconds / args.rows * 1e6:5.2f} us/row")
-        print(f"lean is {best['window'] / best['lean']:.2f}x the window load")
+                warehouse = fresh_warehouse(path, staged, args.memory_limit)
+                try:
+                    elapsed, cpu_seconds, inserted = timed_load(name, warehouse, staged)
+                except (duckdb.Error, WarehouseError) as error:  # out of memory, at the batch's 512MB
+                    raise SystemExit(f"round {round_number + 1}: {name} failed: {str(error).splitlines()[0]}") from None
+                seconds[name].append(elapsed)
+                cpu[name].append(cpu_seconds)
+                results[name] = (inserted, *content(path))
+            loads.append(os.getloadavg()[0])
+            ratios = "  ".join(
+                f"{name} {seconds['load'][-1] / seconds[name][-1]:.2f}x wall, "
+                f"{cpu['load'][-1] / cpu[name][-1]:.2f}x CPU"
+                for name in names[1:]
+            )
+            print(f"round {round_number + 1}: {ratios} (load average {loads[-1]:.2f})")
+        assert len(set(results.values())) == 1, results
+        print(
+            f"{args.rows:,} staged rows, {results['load'][1]:,} in the table after the load, "
+            f"{results['load'][0]:,} inserted (same for all); load average {min(loads):.2f}-{max(loads):.2f}"
+        )
+        print("median of the rounds' ratios to today's load (its best and median seconds):")
+        for name in names:
+            print(
+                f"{name:>9}: {_median_ratio(seconds, name):.2f}x wall ({min(seconds[name]):.2f} s, "
+                f"{statistics.median(seconds[name]):.2f} s, {min(seconds[name]) / args.rows * 1e6:.2f} us/row), "
+                f"{_median_ratio(cpu, name):.2f}x CPU ({min(cpu[name]):.2f} s, {statistics.median(cpu[name]):.2f} s)"
+            )
+
+
+def _median_ratio(seconds: dict[str, list[float]], name: str) -> float:
+    return statistics.median(load / other for load, other in zip(seconds["load"], seconds[name], strict=True))
 
 
 if __name__ == "__main__":

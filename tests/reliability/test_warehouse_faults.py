@@ -22,11 +22,12 @@ import pytest
 from beam_ecommerce.cli import main
 from tests.reliability.support import batch_args, content, counts, generate
 
+# Holds the file open from its "locked" line until the test closes its stdin (or it is killed).
 _HOLD_LOCK = """
-import sys, time, duckdb
+import sys, duckdb
 con = duckdb.connect(sys.argv[1])
 print("locked", flush=True)
-time.sleep(120)
+sys.stdin.read()
 """
 
 
@@ -37,7 +38,9 @@ def test_a_locked_warehouse_is_one_clear_error_and_keeps_its_rows(tmp_path, caps
     assert main(["batch", *args]) == 0
     before = content(warehouse, "raw_events")
     capsys.readouterr()
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(warehouse)], stdout=subprocess.PIPE)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(warehouse)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
         assert holder.stdout.readline() == b"locked\n"
         code = main(["batch", *args, "--warehouse_lock_timeout_seconds=1"])
