@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from beam_ecommerce.dbt_project import PROJECT_DIR, DailyRevenue, DbtBuildResult, DbtError, build, daily_revenue
 from beam_ecommerce.generator import GeneratorConfig, Manifest, write_files
 from beam_ecommerce.generator.publish import publish_events
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, LoadReport, WarehouseError
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse, LoadReport, WarehouseError
 from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, emulator_missing_reason, pubsub_emulator
 from beam_ecommerce.live_vs_batch import LiveVsBatch, compare_live_with_marts
 from beam_ecommerce.local_defaults import EMULATOR_PROJECT, EMULATOR_SUBSCRIPTION, EMULATOR_TOPIC

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from beam_ecommerce.io.duckdb_warehouse import LOCK_WAIT_SECONDS, DuckDBWarehouse
+from beam_ecommerce.io.duckdb.warehouse import LOCK_WAIT_SECONDS, DuckDBWarehouse
 from beam_ecommerce.transforms.live_metrics import NONE
 
 # Revenue is summed in floating point in two places, in a different order: equal to the cent.

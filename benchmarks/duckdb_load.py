@@ -33,7 +33,7 @@ import time
 import duckdb
 import orjson
 
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, WarehouseError, _read_staged
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse, WarehouseError, _read_staged
 from beam_ecommerce.schemas import RAW_EVENTS
 
 _ROW = {

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 
 from beam_ecommerce.generator import GeneratorConfig, generate_events
 from beam_ecommerce.generator.publish import live_payload, message_attributes
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, emulator_missing_reason, pubsub_emulator
 from beam_ecommerce.pipelines import streaming
 from beam_ecommerce.pipelines.options import new_run_id

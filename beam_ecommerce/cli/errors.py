@@ -18,7 +18,7 @@ def run_errors() -> Iterator[None]:
 
     Imported late: the pipelines import Beam, which ``generate`` must not pay for.
     """
-    from beam_ecommerce.io.duckdb_warehouse import WarehouseError
+    from beam_ecommerce.io.duckdb.warehouse import WarehouseError
     from beam_ecommerce.pipelines.options import OptionsError
 
     try:

@@ -10,7 +10,7 @@ from beam_ecommerce.cli.errors import PROG, UserError, run_errors
 from beam_ecommerce.local_defaults import EMULATOR_PROJECT, EMULATOR_SUBSCRIPTION, EMULATOR_TOPIC
 
 if TYPE_CHECKING:  # both import Beam: only when a command runs
-    from beam_ecommerce.io.duckdb_warehouse import LoadReport
+    from beam_ecommerce.io.duckdb.warehouse import LoadReport
     from beam_ecommerce.pipelines.reconciliation import RunSummary
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, WarehouseError
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse, WarehouseError
 
 # How long one request waits for a writer to let go of the file. The stream holds it
 # for one bundle's load (well under a second); dbt holds it for a whole build, which is

@@ -11,7 +11,7 @@ import orjson
 
 from beam_ecommerce import metrics
 from beam_ecommerce.io.dead_letter_files import dead_letter_prefix
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.records import Row
 
 _LOGGER = logging.getLogger(__name__)

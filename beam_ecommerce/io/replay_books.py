@@ -18,7 +18,7 @@ from apache_beam import pvalue
 
 from beam_ecommerce import metrics
 from beam_ecommerce.io.dead_letter_files import dead_letter_prefix
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.records.replay_attempt import ATTEMPT_COLUMNS, LOADED, Attempt
 
 MARKED = "replay_marked"

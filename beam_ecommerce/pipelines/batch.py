@@ -11,7 +11,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from beam_ecommerce import __version__
-from beam_ecommerce.io.duckdb_warehouse import DuckDBSink
+from beam_ecommerce.io.duckdb.sinks import DuckDBSink
 from beam_ecommerce.io.files import ReadEventFiles
 from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.pipelines.options import (

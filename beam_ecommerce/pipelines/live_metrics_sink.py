@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from beam_ecommerce.io.bigquery_live_metrics import WriteLiveMetricsToBigQuery
-from beam_ecommerce.io.duckdb_live_metrics import WriteLiveMetricsToDuckDB
+from beam_ecommerce.io.bigquery.live_metrics import WriteLiveMetricsToBigQuery
+from beam_ecommerce.io.duckdb.live_metrics import WriteLiveMetricsToDuckDB
 from beam_ecommerce.pipelines.options import BIGQUERY, RunOptions
 from beam_ecommerce.pipelines.sinks import duckdb_warehouse
 

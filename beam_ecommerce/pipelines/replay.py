@@ -35,7 +35,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_ecommerce import __version__, metrics
 from beam_ecommerce.io.dead_letter_reader import TABLE, UNREADABLE, ReadDeadLetters, dead_letter_files
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.io.replay_books import ATTEMPTS, MARKED, FileBooks, WarehouseBooks
 from beam_ecommerce.pipelines.options import (
     BIGQUERY,

@@ -6,8 +6,9 @@ import os
 
 import apache_beam as beam
 
-from beam_ecommerce.io.bigquery_warehouse import BigQuerySink
-from beam_ecommerce.io.duckdb_warehouse import DuckDBSink, DuckDBStreamSink, DuckDBWarehouse
+from beam_ecommerce.io.bigquery.sinks import BigQuerySink
+from beam_ecommerce.io.duckdb.sinks import DuckDBSink, DuckDBStreamSink
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.pipelines.options import (
     BIGQUERY,

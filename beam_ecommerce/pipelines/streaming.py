@@ -14,7 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 
 from beam_ecommerce import __version__
-from beam_ecommerce.io.duckdb_warehouse import LoadReport, WarehouseError
+from beam_ecommerce.io.duckdb.warehouse import LoadReport, WarehouseError
 from beam_ecommerce.io.pubsub import PublishDeadLetters, ReadEventMessages
 from beam_ecommerce.io.pubsub_local import Deliveries, deliveries, forget_deliveries
 from beam_ecommerce.pipelines.live_metrics_sink import live_metrics_sink

@@ -10,6 +10,8 @@ CSV = "csv"
 # Attributes a reader sets on a record it could not read whole; the core dead-letters such a record.
 READ_ERROR_ATTRIBUTE = "read_error"
 TOO_LARGE_ATTRIBUTE = "record_too_large"
+# The largest record a reader passes on whole (--max_record_bytes); larger ones become dead letters.
+DEFAULT_MAX_RECORD_BYTES = 10 << 20
 
 Row = dict[str, Any]
 

@@ -10,7 +10,7 @@ import pytest
 from beam_ecommerce.dashboard.charts import LIVE_SERIES, figures
 from beam_ecommerce.dashboard.queries import Filters, collect
 from beam_ecommerce.dashboard.reader import DuckDBReader
-from beam_ecommerce.io.duckdb_live_metrics import create_live_metrics, upsert_live_metrics
+from beam_ecommerce.io.duckdb.live_metrics import create_live_metrics, upsert_live_metrics
 from tests.dashboard.warehouse_fixture import make_warehouse
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 
 import duckdb
 
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 
 BATCH_RUN, STREAM_RUN = "20261104T100000Z-batch", "20261104T110000Z-stream"
 BATCH_LOADED = datetime(2026, 11, 4, 10, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ import pytest
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
-from beam_ecommerce.io.bigquery_warehouse import IncompatibleTable, evolve_table
+from beam_ecommerce.io.bigquery.sinks import IncompatibleTable, evolve_table
 from beam_ecommerce.schemas import RAW_EVENTS, Column
 from tests.cloud_pipeline import bigquery_batch_pipeline, bigquery_streaming_pipeline
 

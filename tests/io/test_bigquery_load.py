@@ -29,8 +29,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import given
 from hypothesis import strategies as st
 
-from beam_ecommerce.io import bigquery_load
-from beam_ecommerce.io.bigquery_load import MergeStaged, MergeTarget, ToAvroValues, day_ranges, merge_sql
+from beam_ecommerce.io.bigquery import load as bigquery_load
+from beam_ecommerce.io.bigquery.load import MergeStaged, MergeTarget, ToAvroValues, day_ranges, merge_sql
 from beam_ecommerce.records import RawRecord
 from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext

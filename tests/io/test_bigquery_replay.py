@@ -27,7 +27,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_ecommerce.cli import main
-from beam_ecommerce.io.bigquery_load import LoadAndMerge, merge_sql
+from beam_ecommerce.io.bigquery.load import LoadAndMerge, merge_sql
 from beam_ecommerce.io.dead_letter_files import dead_letter_prefix
 from beam_ecommerce.io.dead_letter_reader import dead_letter_files
 from beam_ecommerce.io.replay_books import FileBooks

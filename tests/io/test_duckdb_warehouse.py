@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, WarehouseError, rows_to_jsonl
+from beam_ecommerce.io.duckdb.sinks import rows_to_jsonl
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse, WarehouseError
 from beam_ecommerce.records import RawRecord
 from beam_ecommerce.transforms.dead_letter import RunContext, dead_letter_row
 from tests.samples import sample_event

@@ -16,9 +16,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beam_ecommerce.io.bigquery_warehouse import to_bigquery_row
-from beam_ecommerce.io.duckdb_live_metrics import _UpsertEachBundle, create_live_metrics, upsert_live_metrics
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.io.bigquery.sinks import to_bigquery_row
+from beam_ecommerce.io.duckdb.live_metrics import _UpsertEachBundle, create_live_metrics, upsert_live_metrics
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.pipelines.streaming import build_pipeline
 from beam_ecommerce.schemas import LIVE_METRICS
 from tests.io.test_bigquery_warehouse import _writes

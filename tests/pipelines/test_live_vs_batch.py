@@ -22,8 +22,9 @@ from beam_ecommerce import dbt_project
 from beam_ecommerce.generator import GeneratorConfig
 from beam_ecommerce.generator.publish import live_payload
 from beam_ecommerce.generator.record_stream import generate_events
-from beam_ecommerce.io.duckdb_live_metrics import WriteLiveMetricsToDuckDB
-from beam_ecommerce.io.duckdb_warehouse import DuckDBStreamSink, DuckDBWarehouse
+from beam_ecommerce.io.duckdb.live_metrics import WriteLiveMetricsToDuckDB
+from beam_ecommerce.io.duckdb.sinks import DuckDBStreamSink
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.live_vs_batch import LiveVsBatch, compare_live_with_marts
 from beam_ecommerce.records import RawRecord
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, WarehouseLocked, rows_to_jsonl
+from beam_ecommerce.io.duckdb.sinks import rows_to_jsonl
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse, WarehouseLocked
 from beam_ecommerce.pipelines import batch
 from tests.io.test_duckdb_warehouse import _row
 from tests.reliability.support import batch_args, counts

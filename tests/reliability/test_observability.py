@@ -20,7 +20,7 @@ import pytest
 
 from beam_ecommerce.cli import main
 from beam_ecommerce.generator import GeneratorConfig, write_files
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.pipelines import batch
 from beam_ecommerce.pipelines.reports import read_run_report
 from beam_ecommerce.pipelines.streaming import write_stream_report

@@ -18,7 +18,7 @@ import pytest
 
 from beam_ecommerce.cli import main
 from beam_ecommerce.io.dead_letter_files import dead_letter_prefix
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.pipelines import batch, replay
 from beam_ecommerce.pipelines.reports import read_run_report
 from beam_ecommerce.records import RawRecord

@@ -18,12 +18,8 @@ import duckdb
 import orjson
 import pytest
 
-from beam_ecommerce.io.duckdb_warehouse import (
-    FAULT_VARIABLE,
-    LOAD_INSIDE_TRANSACTION,
-    DuckDBWarehouse,
-    rows_to_jsonl,
-)
+from beam_ecommerce.io.duckdb.sinks import rows_to_jsonl
+from beam_ecommerce.io.duckdb.warehouse import FAULT_VARIABLE, LOAD_INSIDE_TRANSACTION, DuckDBWarehouse
 from beam_ecommerce.pipelines import batch
 from beam_ecommerce.records import RawRecord
 from beam_ecommerce.transforms.dead_letter import RunContext, dead_letter_row
@@ -107,7 +103,7 @@ def _run_rows(warehouse: Path | str, run_id: str) -> dict[str, int]:
 
 _LOAD = """
 import sys
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 DuckDBWarehouse(sys.argv[1]).load("killed", [sys.argv[2]], [sys.argv[3]])
 """
 KILL_INSIDE_THE_LOAD = os.environ | {FAULT_VARIABLE: LOAD_INSIDE_TRANSACTION}

@@ -24,9 +24,10 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_ecommerce import metrics
-from beam_ecommerce.io.bigquery_warehouse import RejectedRowsToDeadLetters, to_bigquery_row
+from beam_ecommerce.io.bigquery.sinks import RejectedRowsToDeadLetters, to_bigquery_row
 from beam_ecommerce.io.dead_letter_files import WriteDeadLetterFiles
-from beam_ecommerce.io.duckdb_warehouse import DuckDBSink, DuckDBWarehouse, WarehouseError, rows_to_jsonl
+from beam_ecommerce.io.duckdb.sinks import DuckDBSink, rows_to_jsonl
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse, WarehouseError
 from beam_ecommerce.records import Event, EventBatch, RawRecord, RowBatch
 from beam_ecommerce.transforms import DEAD_LETTER_TAG, RunContext
 from beam_ecommerce.transforms.warehouse_fit import FitWarehouse

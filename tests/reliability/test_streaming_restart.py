@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import pytest
 
 from beam_ecommerce.generator import GeneratorConfig, generate_events
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, emulator_missing_reason, pubsub_emulator
 from beam_ecommerce.pipelines import streaming
 

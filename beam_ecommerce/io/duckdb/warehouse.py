@@ -1,41 +1,33 @@
-"""The local warehouse: a DuckDB file with ``raw_events``, ``dead_letter`` and ``pipeline_runs``.
+"""The local warehouse resource: a DuckDB file with ``raw_events``, ``dead_letter``,
+``pipeline_runs`` and the books of streams and replays; every statement the platform runs
+against that file lives here (the live metrics' upsert in ``live_metrics.py``).
 
-The pipeline stages a run's rows and dead letters as JSONL files (one ``orjson`` call
-per row, written by many workers at once; measured several times cheaper than
-building Arrow tables row by row); then one step loads both into DuckDB in a single
-transaction, keeping the first copy of each ``event_id`` and dropping ids already in
-the table. DuckDB allows one writer per file, and this one step is it; loading is
-idempotent, so re-running an input, or a run that died before it committed, adds
-nothing twice.
+Beam-free, so the dashboard, dbt's helpers and reports open the file without importing a
+runner. A run's rows and dead letters arrive as staged JSONL files (``sinks.py``); one
+``load`` puts both into DuckDB in a single transaction, keeping the first copy of each
+``event_id`` and dropping ids already in the table. DuckDB allows one writer per file, and
+the load is it; loading is idempotent, so re-running an input, or a run that died before it
+committed, adds nothing twice. Over 400 lines because the file's lock protocol, its load and
+its queries share the connection rules (writers first, readers stand aside) in one class.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import glob
 import logging
 import os
 import signal
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import apache_beam as beam
 import duckdb
-import orjson
-from apache_beam.io.filesystems import FileSystems
 
-from beam_ecommerce import metrics
-from beam_ecommerce.io.dead_letter_files import WriteDeadLetterFiles, dead_letter_prefix
-from beam_ecommerce.io.files import DEFAULT_MAX_RECORD_BYTES
-from beam_ecommerce.io.pubsub import message_id_of
-from beam_ecommerce.io.pubsub_local import registered_deliveries
-from beam_ecommerce.io.warehouse import WarehouseSink
-from beam_ecommerce.records import Row
+from beam_ecommerce.records import DEFAULT_MAX_RECORD_BYTES, Row
 from beam_ecommerce.records.replay_attempt import LOADED
 from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
 from beam_ecommerce.schemas.tables import Table
@@ -523,228 +515,3 @@ class DuckDBWarehouse:
         finally:
             con.close()
         return recorded, marked
-
-
-def rows_to_jsonl(rows: list[Row]) -> bytes:
-    """A batch of rows as JSONL (without the final newline, which the file writer adds)."""
-    return b"\n".join([orjson.dumps(row) for row in rows])
-
-
-class _LoadRun(beam.DoFn):
-    """Runs once per run, after every file is written: loads them, then removes the staged rows.
-
-    If the warehouse stays locked past its timeout and the run is ``resumable``, nothing is
-    lost and nothing is redone: the staged files stay, ``load_deferred`` is counted, and
-    ``DuckDBSink.resume`` loads them later (``beam-ecommerce batch --resume RUN_ID``).
-    Otherwise (a replay, whose next steps need the load done) the run fails.
-    """
-
-    def __init__(self, warehouse: DuckDBWarehouse, run_id: str, run_staging_dir: str, resumable: bool) -> None:
-        self.warehouse = warehouse
-        self.run_id = run_id
-        self.run_staging_dir = run_staging_dir
-        self.resumable = resumable
-
-    def process(self, _: None, row_files: list[str], dead_letter_files: list[str]) -> Iterator[LoadReport]:
-        try:
-            report = self.warehouse.load(self.run_id, sorted(row_files), sorted(dead_letter_files))
-        except WarehouseLocked as error:
-            if not self.resumable:
-                raise
-            metrics.counter(metrics.LOAD_DEFERRED).inc()
-            _LOGGER.warning("run %s not loaded, its staged files are kept: %s", self.run_id, error)
-            return
-        metrics.counter(metrics.ROWS_LOADED).inc(report.rows_loaded)
-        metrics.counter(metrics.DUPLICATES).inc(report.duplicates)
-        remove_staged(self.run_staging_dir)
-        _LOGGER.info("loaded run %s: %s", self.run_id, asdict(report))
-        yield report
-
-
-def remove_staged(run_staging_dir: str) -> None:
-    if FileSystems.exists(run_staging_dir):
-        FileSystems.delete([run_staging_dir])
-
-
-class DuckDBSink(WarehouseSink):
-    """The embedded default sink: staged JSONL files, then one idempotent DuckDB load.
-
-    A ``resumable`` run whose load could not get the warehouse keeps its staged rows and
-    dead-letter files, and its books (``keep_books``); ``resume`` loads them without
-    processing again.
-    """
-
-    def __init__(
-        self, warehouse: DuckDBWarehouse, staging_dir: str, dead_letter_dir: str, run_id: str, resumable: bool = False
-    ) -> None:
-        self.warehouse = warehouse
-        self.staging_dir = staging_dir
-        self.dead_letter_dir = dead_letter_dir
-        self.run_id = run_id
-        self.resumable = resumable
-
-    @property
-    def run_staging_dir(self) -> str:
-        return f"{self.staging_dir.rstrip('/')}/run_id={self.run_id}"
-
-    @property
-    def _books_path(self) -> str:
-        return os.path.join(self.run_staging_dir, PENDING_BOOKS)
-
-    def write(self, rows, dead_letters, duplicates=None):
-        row_files = (
-            rows
-            | "ToJsonLines" >> beam.Map(rows_to_jsonl)
-            | "StageRows" >> beam.io.WriteToText(f"{self.run_staging_dir}/raw_events", file_name_suffix=".jsonl")
-        )
-        dead_letter_files = dead_letters | "WriteDeadLetters" >> WriteDeadLetterFiles(self.dead_letter_dir, self.run_id)
-        pipeline = rows.pipeline
-        return (
-            pipeline
-            | "LoadOnce" >> beam.Create([None])
-            | "LoadIntoDuckDB"
-            >> beam.ParDo(
-                _LoadRun(self.warehouse, self.run_id, self.run_staging_dir, self.resumable),
-                beam.pvalue.AsList(row_files),
-                beam.pvalue.AsList(dead_letter_files),
-            )
-        )
-
-    def keep_books(self, books: dict[str, Any]) -> None:
-        """Keeps a deferred run's books (its source counts) beside its staged files, for ``resume``."""
-        os.makedirs(self.run_staging_dir, exist_ok=True)
-        with open(self._books_path, "wb") as out:
-            out.write(orjson.dumps(books))
-
-    def resume(self) -> tuple[LoadReport, dict[str, Any]]:
-        """Loads the files a deferred run staged; its report and the books it kept."""
-        try:
-            with open(self._books_path, "rb") as source:
-                books = orjson.loads(source.read())
-        except FileNotFoundError:
-            raise WarehouseError(
-                f"run {self.run_id} has nothing waiting to be loaded in {self.run_staging_dir}: it was loaded, "
-                "or it ran with another --staging_dir or --duckdb_path"
-            ) from None
-        row_files = sorted(glob.glob(f"{glob.escape(self.run_staging_dir)}/raw_events*.jsonl"))
-        dead_letter_files = sorted(glob.glob(f"{glob.escape(dead_letter_prefix(self.dead_letter_dir, self.run_id))}*"))
-        report = self.warehouse.load(self.run_id, row_files, dead_letter_files)
-        remove_staged(self.run_staging_dir)
-        return report, books
-
-
-# How the stream's dedupe hands the sink a re-send it absorbed: only its count is loaded (and its source acknowledged).
-_ABSORBED = "absorbed"
-
-
-class _LoadEachBundle(beam.DoFn):
-    """Loads what one bundle of the stream carries, in one transaction, when the bundle ends; then
-    acknowledges the bundle's messages, when the run reads them with ``ReadAfterCommit``.
-
-    A bundle is the unit Beam commits, so nothing waits for a timer: on the local runner
-    a buffer of its own (``GroupIntoBatches``) held the last rows of a quiet stream for
-    half a minute. Rows and dead letters come untagged (a dead letter has a
-    ``dead_letter_id``): the local runner runs every step for every bundle, empty or
-    not, so each step saved on this path is throughput.
-
-    While another process holds the warehouse, the load waits up to the warehouse's
-    ``lock_timeout_seconds`` (``--warehouse_lock_timeout_seconds``). A load that cannot commit, for
-    that or any other reason, fails the run (``Deliveries.fail``): the stream stops, and
-    its messages are not acknowledged but released for redelivery. Without a ledger
-    (Beam's own reader, which has acknowledged them already), the error is raised.
-    """
-
-    def __init__(self, warehouse: DuckDBWarehouse, run_id: str, staging_dir: str) -> None:
-        self.warehouse = warehouse
-        self.run_id = run_id
-        self.staging_dir = staging_dir
-
-    def start_bundle(self) -> None:
-        self._rows: list[Row] = []
-        self._dead_letters: list[Row] = []
-        self._absorbed = 0
-        self._sources: list[str] = []
-
-    def process(self, item: Row | tuple[str, str]) -> None:
-        if isinstance(item, tuple):
-            self._absorbed += 1
-            self._sources.append(item[1])
-            return
-        self._sources.append(item["source"])
-        if "dead_letter_id" in item:
-            self._dead_letters.append(item)
-        else:
-            self._rows.append(item)
-
-    def finish_bundle(self) -> None:
-        if not self._sources:
-            return
-        ledger = registered_deliveries(self.run_id)
-        if ledger is not None and ledger.failure:
-            return  # the run is stopping without acknowledging: these are released for redelivery
-        try:
-            report = self._load()
-        except Exception as error:  # whatever stops a commit stops the run, unacknowledged
-            if ledger is None:
-                raise
-            ledger.fail(" ".join(str(error).split()))
-            return
-        metrics.counter(metrics.ROWS_LOADED).inc(report.rows_loaded)
-        metrics.counter(metrics.DUPLICATES).inc(report.duplicates)
-        if ledger is not None:
-            ledger.committed(message_id_of(source) for source in self._sources)
-        self.start_bundle()
-
-    def _load(self) -> LoadReport:
-        os.makedirs(self.staging_dir, exist_ok=True)
-        name = f"{self.staging_dir}/bundle-{uuid.uuid4().hex}"
-        staged = {f"{name}-rows.jsonl": self._rows, f"{name}-dead-letters.jsonl": self._dead_letters}
-        for path, items in staged.items():
-            with open(path, "wb") as out:
-                if items:  # an empty file is skipped by the load
-                    out.write(rows_to_jsonl(items) + b"\n")
-        row_file, dead_letter_file = staged
-        lock_timeout = self.warehouse.lock_timeout_seconds
-        deadline = time.monotonic() + lock_timeout
-        try:
-            while True:
-                try:
-                    return self.warehouse.load(self.run_id, [row_file], [dead_letter_file], self._absorbed)
-                except WarehouseError as error:
-                    if "lock" not in str(error).lower():
-                        raise
-                    if time.monotonic() >= deadline:
-                        raise WarehouseError(
-                            f"the warehouse {self.warehouse.path} stayed locked for over {lock_timeout:g} s "
-                            "(another process holds it: dbt, the dashboard?); run the stream again once it is free, "
-                            "or with a longer --warehouse_lock_timeout_seconds"
-                        ) from None
-        finally:
-            for path in staged:
-                os.remove(path)
-
-
-class DuckDBStreamSink(WarehouseSink):
-    """The local sink of the stream: each bundle's rows, duplicates and dead letters in one load.
-
-    Its dead letters go to the warehouse's ``dead_letter`` table (and, if the stream has
-    one, its dead-letter topic), not to files: the table is the local store of record.
-
-    DuckDB lets one process write a file. The stream's loads all run in the pipeline's
-    process and hold the file only while they load, so other processes (dbt, the
-    dashboard) can read between loads; a load waits up to the warehouse's lock timeout for
-    them. The loads' anti join on ``event_id`` keeps a redelivered message from landing twice.
-    """
-
-    def __init__(self, warehouse: DuckDBWarehouse, staging_dir: str, run_id: str) -> None:
-        self.warehouse = warehouse
-        self.staging_dir = staging_dir
-        self.run_id = run_id
-
-    def write(self, rows, dead_letters, duplicates=None):
-        parts = [rows, dead_letters]
-        if duplicates is not None:
-            parts.append(duplicates | "MarkAbsorbed" >> beam.Map(lambda row: (_ABSORBED, row["source"])))
-        staging_dir = f"{self.staging_dir}/run_id={self.run_id}"
-        load = _LoadEachBundle(self.warehouse, self.run_id, staging_dir)
-        return tuple(parts) | "Merge" >> beam.Flatten() | "LoadEachBundle" >> beam.ParDo(load)

@@ -27,7 +27,7 @@ from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from beam_ecommerce import metrics
-from beam_ecommerce.io.bigquery_load import LoadAndMerge, MergeTarget
+from beam_ecommerce.io.bigquery.load import LoadAndMerge, MergeTarget
 from beam_ecommerce.io.dead_letter_files import STREAM_WINDOW_SECONDS, WriteDeadLetterFiles
 from beam_ecommerce.io.warehouse import WarehouseSink
 from beam_ecommerce.records import RawRecord, Row

@@ -19,7 +19,7 @@ from typing import Any
 import apache_beam as beam
 
 from beam_ecommerce import metrics
-from beam_ecommerce.io.bigquery_warehouse import insert_into, to_bigquery_row
+from beam_ecommerce.io.bigquery.sinks import insert_into, to_bigquery_row
 from beam_ecommerce.schemas import LIVE_METRICS
 
 # A figure BigQuery refuses is derived data, not an input record: it is counted, not dead-lettered.

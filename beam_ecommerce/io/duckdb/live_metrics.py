@@ -20,7 +20,7 @@ import apache_beam as beam
 import duckdb
 
 from beam_ecommerce import metrics
-from beam_ecommerce.io.duckdb_warehouse import DuckDBWarehouse, WarehouseError, WarehouseLocked, rollback
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse, WarehouseError, WarehouseLocked, rollback
 from beam_ecommerce.records import Row
 from beam_ecommerce.schemas import LIVE_METRICS
 
