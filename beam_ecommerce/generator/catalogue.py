@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 
 from beam_ecommerce.generator.config import GeneratorConfig
-from beam_ecommerce.generator.pools import build_pools
+from beam_ecommerce.generator.pools import Product, build_pools
 
 CATALOGUE_NAME = "_products.csv"
 CATALOGUE_COLUMNS = ("product_id", "product_name", "product_category", "list_price_eur")
@@ -20,10 +21,14 @@ CATALOGUE_COLUMNS = ("product_id", "product_name", "product_category", "list_pri
 
 def catalogue_csv(config: GeneratorConfig) -> bytes:
     """The catalogue ``config``'s events are drawn from, as CSV with a header; prices in EUR."""
-    pools = build_pools(config.seed, config.num_users, config.num_products)
+    return products_csv(build_pools(config.seed, config.num_users, config.num_products).products.items)
+
+
+def products_csv(products: Iterable[Product]) -> bytes:
+    """The catalogue of ``products`` (the pools a run already built), as :func:`catalogue_csv` writes it."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(CATALOGUE_COLUMNS)
-    for product in sorted(pools.products.items, key=lambda p: p.product_id):
+    for product in sorted(products, key=lambda p: p.product_id):
         writer.writerow((product.product_id, product.name, product.category, f"{product.prices['EUR']:.2f}"))
     return text.getvalue().encode()

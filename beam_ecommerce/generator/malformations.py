@@ -11,7 +11,6 @@ import random
 import string
 from collections.abc import Callable
 from datetime import datetime
-from email.utils import format_datetime
 from typing import Any
 
 import orjson
@@ -100,6 +99,9 @@ def _bad_enum(event: Event, rng: random.Random) -> None:
 
 
 def _bad_timestamp(event: Event, rng: random.Random) -> None:
+    # Imported here: email.utils (and the socket module it loads) would cost every run's start-up.
+    from email.utils import format_datetime
+
     occurred = datetime.fromisoformat(event["occurred_at"])
     date, time = event["occurred_at"][:10], event["occurred_at"][11:19]
     event["occurred_at"] = rng.choice(

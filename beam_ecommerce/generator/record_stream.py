@@ -38,11 +38,13 @@ class RecordStream:
 
     ``kind_counts`` counts the records emitted so far per kind (``"valid"``,
     ``"duplicate"`` and malformation kinds); ``events_by_type`` the valid ones per type.
+    ``pools`` are the users and products the events are drawn from.
     """
 
     def __init__(self, config: GeneratorConfig, codec: Codec) -> None:
         self._config = config
         self._codec = codec
+        self.pools = build_pools(config.seed, config.num_users, config.num_products)
         self.kind_counts: Counter[str] = Counter()
         self.events_by_type: Counter[str] = Counter()
 
@@ -50,8 +52,7 @@ class RecordStream:
         config = self._config
         total = config.num_events
         valid, invalid, duplicates = config.planned_counts()
-        pools = build_pools(config.seed, config.num_users, config.num_products)
-        simulation = ShopSimulation(pools, Clock(config.start, config.days), config.seed, valid)
+        simulation = ShopSimulation(self.pools, Clock(config.start, config.days), config.seed, valid)
         # Its own generator, so the valid events do not depend on what is mixed in among them.
         rng = random.Random(f"records:{config.seed}")
         malformer = Malformer(self._codec, simulation.fresh_event, rng)

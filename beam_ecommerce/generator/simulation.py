@@ -156,13 +156,13 @@ class ShopSimulation:
     """An endless, time-ordered stream of valid events, paced to yield ``target`` events in the window.
 
     Events wait in per-minute buckets; a minute's bucket is sorted when the stream
-    reaches it, after every session starting in that minute has queued its events.
+    reaches it, after every session starting in that minute has queued its events, and
+    its events get their ``occurred_at`` then, the minute's text made once for all of them.
     """
 
     def __init__(self, pools: Pools, clock: Clock, seed: int, target: int) -> None:
         self._pools = pools
         self._clock = clock
-        self._format = clock.format
         self._rng = random.Random(seed)
         self._target = target
         self._buckets: defaultdict[int, list[tuple[int, Event | _Order]]] = defaultdict(list)
@@ -209,7 +209,10 @@ class ShopSimulation:
             self._plan_next_session()
         bucket = buckets.pop(minute, [])
         bucket.sort(key=_at)
-        self._ready = [item if type(item) is dict else self._advance(item, ts) for ts, item in bucket]  # type: ignore[arg-type]
+        ready = [item if type(item) is dict else self._advance(item, ts) for ts, item in bucket]  # type: ignore[arg-type]
+        for event, occurred_at in zip(ready, self._clock.format_minute(minute, map(_at, bucket)), strict=True):
+            event["occurred_at"] = occurred_at
+        self._ready = ready
         self._ready_at = 0
 
     def _plan_next_session(self) -> None:
@@ -225,12 +228,12 @@ class ShopSimulation:
         if len(self._ids) < ID_BATCH:
             self._ids += self._rng.randbytes(ID_BATCH * ID_BYTES).hex(" ", ID_BYTES).split()
 
-    def _event(self, event_type: str, ts: int, envelope: Event) -> Event:
+    def _event(self, event_type: str, envelope: Event) -> Event:
+        """A new event of ``event_type`` in ``envelope``; its ``occurred_at`` is set when its minute is opened."""
         self._refill_ids()
         event = envelope.copy()
         event["event_id"] = self._ids.pop()
         event["event_type"] = event_type
-        event["occurred_at"] = self._format(ts)
         return event
 
     def _push(self, ts: int, event: Event) -> None:
@@ -247,7 +250,6 @@ class ShopSimulation:
         uniform = self._rng.random
         pools = self._pools
         end = self._clock.end
-        fmt = self._format
         self._refill_ids()
         next_id = self._ids.pop
         buckets = self._buckets
@@ -284,7 +286,6 @@ class ShopSimulation:
             event = session.copy()
             event["event_id"] = next_id()
             event["event_type"] = "page_view"
-            event["occurred_at"] = fmt(ts)
             if page_type == "product":
                 if category is not None and uniform() < P_SAME_CATEGORY:
                     product = by_category[category].pick(uniform())
@@ -327,7 +328,6 @@ class ShopSimulation:
                 event = session.copy()
                 event["event_id"] = next_id()
                 event["event_type"] = "add_to_cart"
-                event["occurred_at"] = fmt(ts)
                 event["product_id"] = product.product_id
                 event["product_category"] = product.category
                 event["unit_price"] = product.prices[currency]
@@ -347,10 +347,10 @@ class ShopSimulation:
         elif cart and uniform() < P_VIEW_ABANDONED_CART:
             ts += PAGE_DWELL[int(uniform() * QUANTILES)]
             if ts < end:
-                self._push(ts, self._page_view(ts, session, "/cart", "cart", SITE + url))
+                self._push(ts, self._page_view(session, "/cart", "cart", SITE + url))
 
-    def _page_view(self, ts: int, session: Event, url: str, page_type: str, referrer: str) -> Event:
-        event = self._event("page_view", ts, session)
+    def _page_view(self, session: Event, url: str, page_type: str, referrer: str) -> Event:
+        event = self._event("page_view", session)
         event["page_url"] = url
         event["page_type"] = page_type
         event["referrer"] = referrer
@@ -362,11 +362,11 @@ class ShopSimulation:
         ts += CART_VIEW_DELAY[int(uniform() * QUANTILES)]
         if ts >= end:
             return
-        self._push(ts, self._page_view(ts, session, "/cart", "cart", referrer))
+        self._push(ts, self._page_view(session, "/cart", "cart", referrer))
         ts += CHECKOUT_DELAY[int(uniform() * QUANTILES)]
         if ts >= end:
             return
-        self._push(ts, self._page_view(ts, session, "/checkout", "checkout", SITE + "/cart"))
+        self._push(ts, self._page_view(session, "/checkout", "checkout", SITE + "/cart"))
 
         ts += ORDER_DELAY[int(uniform() * QUANTILES)]
         if ts >= end:
@@ -375,7 +375,7 @@ class ShopSimulation:
         order = _Order(
             f"o{self._rng.randbytes(8).hex()}", session, currency, order_total(items), [i["unit_price"] for i in items]
         )
-        event = self._event("order_placed", ts, session)
+        event = self._event("order_placed", session)
         event["order_id"] = order.order_id
         event["items"] = items
         event["currency"] = currency
@@ -387,7 +387,7 @@ class ShopSimulation:
             return
         method = PAYMENT_METHODS[int(uniform() * 100)]
         if uniform() < P_PAYMENT_FAILS:
-            self._push(ts, self._payment(ts, order, method, "failed"))
+            self._push(ts, self._payment(order, method, "failed"))
             if uniform() >= P_RETRY_AFTER_FAILURE:
                 self._schedule(order, "cancelled", ts + 30 * MINUTE + int(uniform() * HOUR))
                 return
@@ -396,11 +396,11 @@ class ShopSimulation:
                 return
             if uniform() < P_SWITCH_METHOD_ON_RETRY:
                 method = PAYMENT_METHODS[int(uniform() * 100)]
-        self._push(ts, self._payment(ts, order, method, "succeeded"))
+        self._push(ts, self._payment(order, method, "succeeded"))
         self._schedule(order, "paid", ts + CONFIRMATION_DELAY[int(uniform() * QUANTILES)])
 
-    def _payment(self, ts: int, order: _Order, method: str, status: str) -> Event:
-        event = self._event("payment", ts, order.envelope)
+    def _payment(self, order: _Order, method: str, status: str) -> Event:
+        event = self._event("payment", order.envelope)
         event["order_id"] = order.order_id
         event["payment_id"] = f"pay{self._rng.randbytes(8).hex()}"
         event["amount"] = order.total
@@ -412,7 +412,7 @@ class ShopSimulation:
     def _advance(self, order: _Order, ts: int) -> Event:
         """The status change ``order`` was waiting for at ``ts``; schedules the one after it."""
         status = order.next_status
-        event = self._event("order_status_changed", ts, order.envelope)
+        event = self._event("order_status_changed", order.envelope)
         event["order_id"] = order.order_id
         event["status"] = status
         event["previous_status"] = order.status
