@@ -315,6 +315,7 @@ class _CsvCursor:
         self.offset = 0  # in ``joined``, of line ``offset_index``
         self.offset_index = 0
         self.stopped: OversizedLine | Exception | None = None
+        self.bulk_tried = False
 
     def next_block(self) -> bool:
         """Moves to the next block of lines; False at the end of the range or at an oversized line or read error."""
@@ -327,6 +328,7 @@ class _CsvCursor:
         self.carried += self.lines[self.row_start :]
         self.lines, self.joined = block, b"\n".join(block)
         self.index = self.row_start = self.offset = self.offset_index = 0
+        self.bulk_tried = False
         return True
 
     def reader_lines(self) -> Iterator[str]:
@@ -344,6 +346,24 @@ class _CsvCursor:
             return len(self.lines) - self.index
         return self.joined.count(b"\n", self.offset, quote)
 
+    def single_line_rows_ahead(self) -> int:
+        """All the lines left in a block dense with quotes if ``csv`` reads each as a whole row, else 0.
+
+        Tried once per block, right after ``plain_lines_ahead`` found a quote in the next line:
+        one ``csv`` pass in C over the rest of the block, strict, so a row left open at its
+        end is an error; as many rows as lines means every row is one line.
+        """
+        rest = len(self.lines) - self.index
+        if self.bulk_tried or self.joined.count(b'"', self.offset) <= rest:
+            return 0
+        self.bulk_tried = True
+        texts = self.joined[self.offset :].decode("utf-8", "surrogateescape").split("\n")
+        try:
+            rows = sum(1 for _ in csv.reader(texts, strict=True))
+        except csv.Error:
+            return 0
+        return rest if rows == rest else 0
+
 
 def _csv_records(
     maker: _RecordMaker, blocks: Iterator[list[Line] | Exception], fast: bool = True
@@ -352,7 +372,9 @@ def _csv_records(
 
     Rows are found by Python's ``csv`` module, so ``records in`` is what it reads; but a
     line without a ``"`` that starts a row is that whole row, so runs of such lines become
-    records in bulk without it (``fast=False``: every row through ``csv``, the reference).
+    records in bulk without it, and so do the rest of a block full of quoted fields once one
+    ``csv`` pass found each of its lines a whole row (``fast=False``: every row through
+    ``csv`` one by one, the reference).
     A row that spans lines but does not parse into the header's columns (a stray quote
     opened a field that swallowed the lines after it), or that is over the size limit, is
     not trusted: each of its lines becomes a record of its own, with its own line number,
@@ -375,7 +397,7 @@ def _csv_records(
             in_header, number = False, number + 1
             reader = csv.reader(cursor.reader_lines())  # the last one ended at ``item``
             continue
-        if fast and (plain := cursor.plain_lines_ahead()):
+        if fast and (plain := cursor.plain_lines_ahead() or cursor.single_line_rows_ahead()):
             lines = cursor.lines[cursor.index : cursor.index + plain]
             cursor.index += plain
             if in_header:
