@@ -353,10 +353,12 @@ class _CsvCursor:
         one ``csv`` pass in C over the rest of the block, strict, so a row left open at its
         end is an error; as many rows as lines means every row is one line.
         """
-        rest = len(self.lines) - self.index
-        if self.bulk_tried or self.joined.count(b'"', self.offset) <= rest:
+        if self.bulk_tried:
             return 0
-        self.bulk_tried = True
+        self.bulk_tried = True  # even when the block is not dense: counting its quotes is a pass too
+        rest = len(self.lines) - self.index
+        if self.joined.count(b'"', self.offset) <= rest:
+            return 0
         texts = self.joined[self.offset :].decode("utf-8", "surrogateescape").split("\n")
         try:
             rows = sum(1 for _ in csv.reader(texts, strict=True))
