@@ -178,3 +178,16 @@ def test_csv_fast_path_matches_the_csv_path_on_any_lines(lines, max_record_bytes
     data = "\n".join(lines).encode()
     fast, reference = _csv_records_both_ways(data, chunk, max_record_bytes)
     assert fast == reference
+
+
+def test_a_block_with_a_few_quotes_is_judged_for_the_bulk_csv_pass_once():
+    """The density test counts the rest of the block: done per quoted line it would be quadratic."""
+    cursor = files._CsvCursor(iter([[b'a,"b"', b"c,d"] * 50]))
+    assert cursor.next_block()
+    assert cursor.plain_lines_ahead() == 0
+    assert cursor.single_line_rows_ahead() == 0  # 100 quotes for 100 lines: not dense
+    assert cursor.bulk_tried
+    dense = files._CsvCursor(iter([[b'"a","b"', b'"c","d"'] * 50]))
+    assert dense.next_block()
+    assert dense.single_line_rows_ahead() == 100
+    assert dense.single_line_rows_ahead() == 0  # once per block
