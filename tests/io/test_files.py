@@ -133,3 +133,61 @@ def test_csv_records_account_for_every_line_of_a_malformed_file(lines):
     spans = [r.payload.count(b"\n") + 1 for r in records]
     assert first_lines == [2 + sum(spans[:i]) for i in range(len(records))]  # contiguous, none twice
     assert sum(spans) == len(data.removesuffix(b"\n").split(b"\n")) - 1  # the lines after the header
+
+
+def _csv_records_both_ways(data: bytes, chunk: int, max_record_bytes: int = 1 << 20) -> tuple[list, list]:
+    """The records of ``data`` read ``chunk`` bytes at a time (rows then cross blocks of lines), with
+    the fast path (plain lines without ``csv``) and with every row through ``csv``."""
+    both = []
+    for fast in (True, False):
+        file_range = files.FileRange("f.csv", "csv", False, size=len(data))
+        maker = files._RecordMaker(file_range, _At(), max_record_bytes)
+        chunks = [data[start : start + chunk] for start in range(0, len(data), chunk)]
+        blocks = files._line_blocks(iter(chunks), max_record_bytes)
+        both.append([record for block in files._csv_records(maker, blocks, fast=fast) for record in block])
+    return both[0], both[1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(st.text(st.sampled_from('ab,"é\n'), max_size=6), min_size=3, max_size=3), max_size=12),
+    st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+    st.sampled_from(["\n", "\r\n"]),
+    st.sampled_from([1, 5, 64, 1 << 20]),
+)
+def test_csv_fast_path_reads_well_formed_files_as_csv_does(rows, quoting, terminator, chunk):
+    """Written by ``csv.writer`` (quotes, commas, line breaks in cells, or none): both paths give its rows."""
+    text = io.StringIO()
+    writer = csv.writer(text, quoting=quoting, lineterminator=terminator)
+    writer.writerow(["a", "b", "c"])
+    writer.writerows(rows)
+    fast, reference = _csv_records_both_ways(text.getvalue().encode(), chunk)
+    assert fast == reference
+    parsed = [next(csv.reader(io.StringIO(r.payload.decode(), newline="")), []) for r in fast]
+    assert parsed == rows
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.text(st.sampled_from('ab,"\r\n\x00é'), max_size=12), min_size=1, max_size=30),
+    st.sampled_from([4, 16, 1 << 20]),
+    st.sampled_from([1, 5, 64, 1 << 20]),
+)
+def test_csv_fast_path_matches_the_csv_path_on_any_lines(lines, max_record_bytes, chunk):
+    """Stray quotes, bare CRs, NULs, oversized lines, blank lines: both paths give the same records."""
+    data = "\n".join(lines).encode()
+    fast, reference = _csv_records_both_ways(data, chunk, max_record_bytes)
+    assert fast == reference
+
+
+def test_a_block_with_a_few_quotes_is_judged_for_the_bulk_csv_pass_once():
+    """The density test counts the rest of the block: done per quoted line it would be quadratic."""
+    cursor = files._CsvCursor(iter([[b'a,"b"', b"c,d"] * 50]))
+    assert cursor.next_block()
+    assert cursor.plain_lines_ahead() == 0
+    assert cursor.single_line_rows_ahead() == 0  # 100 quotes for 100 lines: not dense
+    assert cursor.bulk_tried
+    dense = files._CsvCursor(iter([[b'"a","b"', b'"c","d"'] * 50]))
+    assert dense.next_block()
+    assert dense.single_line_rows_ahead() == 100
+    assert dense.single_line_rows_ahead() == 0  # once per block
