@@ -23,11 +23,18 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from beam_ecommerce import metrics
-from beam_ecommerce.records import CSV, JSON, READ_ERROR_ATTRIBUTE, TOO_LARGE_ATTRIBUTE, RawBatch, RawRecord
+from beam_ecommerce.records import (
+    CSV,
+    DEFAULT_MAX_RECORD_BYTES,
+    JSON,
+    READ_ERROR_ATTRIBUTE,
+    TOO_LARGE_ATTRIBUTE,
+    RawBatch,
+    RawRecord,
+)
 
 AUTO = "auto"
 _CHUNK_BYTES = 8 << 20
-DEFAULT_MAX_RECORD_BYTES = 10 << 20
 # What a dead letter keeps of a record over the size limit (with its length and sha256).
 OVERSIZED_PREFIX_BYTES = 4096
 _LOGGER = logging.getLogger(__name__)

@@ -10,8 +10,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.utils.secret import Secret
 
 from beam_ecommerce.io.duckdb.warehouse import LOCK_WAIT_SECONDS
-from beam_ecommerce.io.files import DEFAULT_MAX_RECORD_BYTES, OVERSIZED_PREFIX_BYTES
+from beam_ecommerce.io.files import OVERSIZED_PREFIX_BYTES
 from beam_ecommerce.local_defaults import DEFAULT_WAREHOUSE, default_dead_letter_dir
+from beam_ecommerce.records import DEFAULT_MAX_RECORD_BYTES
 from beam_ecommerce.transforms.pii import resolve_pii_key
 
 DUCKDB = "duckdb"
