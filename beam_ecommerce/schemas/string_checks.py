@@ -7,10 +7,11 @@ value must make up one newline-terminated segment. That is exact only where the 
 cannot match a newline, which is proven on its parse tree (only literals, classes and
 groups that exclude ``\\n``; no lookaround, no back-reference, anchors only at the ends);
 values that contain a newline are never joined, and each segment is an atomic group, so
-the joined regex can wrongly fail but never wrongly pass. Where it fails, the values are
-halved until the culprits are found with the reference's own call, value by value. Regexes
-that cannot be joined (the e-mail format's lookarounds) are called once per distinct
-value, and valid values that recur are remembered.
+the joined match stops exactly at the first segment whose value fails. That value is
+confirmed by the reference's own call and the match resumes after it: a column with bad
+values costs one joined pass plus one call per bad value. Regexes that cannot be joined
+(the e-mail format's lookarounds) are called once per distinct value, and valid values
+that recur are remembered.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from typing import Any, NamedTuple
 # Where recurring values are remembered (e-mails, IP addresses), at most this many per field.
 _MEMO_SIZE = 50_000
 _NEWLINE = ord("\n")
-# Below this many values a failing column is checked value by value.
-_LEAF = 32
 _SAFE_CATEGORIES = {sre.CATEGORY_DIGIT, sre.CATEGORY_WORD}
 
 
@@ -83,7 +82,10 @@ def _class_item_excludes_newline(item) -> bool:
 
 
 def joined_regex(test: StringTest) -> re.Pattern | None:
-    """A regex that matches newline-terminated values iff each passes ``test``, or ``None`` if not provably so."""
+    """A regex whose match over newline-terminated values ends where the first value failing ``test`` starts.
+
+    Its match ends at the end of the text iff every value passes; ``None`` if that is not provably so.
+    """
     source = test.regex.pattern
     if test.regex.flags != re.UNICODE:
         return None
@@ -94,9 +96,10 @@ def joined_regex(test: StringTest) -> re.Pattern | None:
     inner = parsed[1 if starts else 0 : -1 if ends else None]
     if not _excludes_newline(inner):
         return None
-    prefix = "" if starts or test.anchored else "[^\n]*?"
+    # A search tries every start in the value either way; from the end first finds a match that must end there sooner.
+    prefix = "" if starts or test.anchored else "[^\n]*" if ends else "[^\n]*?"
     suffix = "" if ends else "[^\n]*"
-    return re.compile(f"(?>{prefix}(?:{body}){suffix}\n)*\\Z")
+    return re.compile(f"(?>{prefix}(?:{body}){suffix}\n)*")
 
 
 class ColumnCheck:
@@ -121,20 +124,35 @@ class ColumnCheck:
                 for row, value in zip(rows, column, strict=True)
             ]
         values = list(filter(_NOT_NONE, column))
+        if not values:
+            return
         invalid = self._invalid_joined(values) if self.joined is not None else self._invalid_distinct(values)
         if invalid:
             for i in [i for i, value in enumerate(column) if value in invalid]:
                 rows[i] = {}
 
     def _invalid_joined(self, values: list[str]) -> set[str]:
-        if len(values) <= _LEAF:
-            return self._invalid_each(values)
         text = "\n".join(values) + "\n"
-        if text.count("\n") == len(values) and all(regex.match(text) for regex in self.joined):
-            return set()
-        # Halving finds a few bad values among thousands in a few joined calls per level.
-        half = len(values) // 2
-        return self._invalid_joined(values[:half]) | self._invalid_joined(values[half:])
+        if text.count("\n") != len(values):
+            # A value holding a newline would pass for several segments: those are checked on their own.
+            joinable = [value for value in values if "\n" not in value]
+            alone = self._invalid_each([value for value in values if "\n" in value])
+            return alone | (self._invalid_joined(joinable) if joinable else set())
+        invalid: set[str] = set()
+        for regex in self.joined:
+            invalid |= self._stoppers(regex, text, values)
+        return invalid
+
+    def _stoppers(self, regex: re.Pattern, text: str, values: list[str]) -> set[str]:
+        """The values at which the joined ``regex`` stops on ``text``, each confirmed by the reference's call."""
+        invalid: set[str] = set()
+        start = index = 0
+        while (stop := regex.match(text, start).end()) < len(text):
+            index += text.count("\n", start, stop)
+            invalid |= self._invalid_each([values[index]])
+            start = text.index("\n", stop) + 1
+            index += 1
+        return invalid
 
     def _invalid_distinct(self, values: list[str]) -> set[str]:
         unknown = list(set(values) - self.valid)
