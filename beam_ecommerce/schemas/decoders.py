@@ -229,6 +229,8 @@ class ContractDecoder:
             except Untranslatable as error:
                 self.untranslated[event_type] = str(error)
         structs = tuple(t.struct for t in self.event_types.values())
+        self.fields = frozenset({"event_type"}.union(*(struct.__struct_fields__ for struct in structs)))
+        """Every top-level field a decoded event can have."""
         self._decode = msgspec.json.Decoder(Union[structs]).decode if structs else None  # noqa: UP007
         # Invalid UTF-8 raises UnicodeDecodeError, a ValueError.
         # msgspec raises RecursionError on deep nesting: the reference path judges such a record too.
