@@ -10,8 +10,9 @@ values that contain a newline are never joined, and each segment is an atomic gr
 the joined match stops exactly at the first segment whose value fails. That value is
 confirmed by the reference's own call and the match resumes after it: a column with bad
 values costs one joined pass plus one call per bad value. Regexes that cannot be joined
-(the e-mail format's lookarounds) are called once per distinct value, and valid values
-that recur are remembered.
+(the e-mail format's lookarounds) are called once per distinct value. Valid values that
+recur are remembered, and only values not remembered are checked; a joined column whose
+values are mostly new (ids, timestamps) skips the memo for a while, as it would not pay.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import Any, NamedTuple
 
 # Where recurring values are remembered (e-mails, IP addresses), at most this many per field.
 _MEMO_SIZE = 50_000
+# A joined column whose values are mostly new (ids, timestamps) skips the memo for this many batches.
+_MEMO_PAUSE_BATCHES = 100
 _NEWLINE = ord("\n")
 _SAFE_CATEGORIES = {sre.CATEGORY_DIGIT, sre.CATEGORY_WORD}
 
@@ -113,6 +116,7 @@ class ColumnCheck:
         joined = [joined_regex(test) for test in tests]
         self.joined: list[re.Pattern] | None = None if None in joined else joined
         self.valid: set[str] = set()
+        self._memo_pause = 0
 
     def reject_invalid(self, rows: list[dict[str, Any]]) -> None:
         """Empties the rows (non-empty dicts of event fields) whose value of the field fails the check."""
@@ -126,7 +130,7 @@ class ColumnCheck:
         values = list(filter(_NOT_NONE, column))
         if not values:
             return
-        invalid = self._invalid_joined(values) if self.joined is not None else self._invalid_distinct(values)
+        invalid = self._invalid(values)
         if invalid:
             for i in [i for i, value in enumerate(column) if value in invalid]:
                 rows[i] = {}
@@ -137,7 +141,7 @@ class ColumnCheck:
             # A value holding a newline would pass for several segments: those are checked on their own.
             joinable = [value for value in values if "\n" not in value]
             alone = self._invalid_each([value for value in values if "\n" in value])
-            return alone | (self._invalid_joined(joinable) if joinable else set())
+            return alone | self._check(joinable)
         invalid: set[str] = set()
         for regex in self.joined:
             invalid |= self._stoppers(regex, text, values)
@@ -154,14 +158,27 @@ class ColumnCheck:
             index += 1
         return invalid
 
-    def _invalid_distinct(self, values: list[str]) -> set[str]:
+    def _invalid(self, values: list[str]) -> set[str]:
+        """The values that fail; values that recur are looked up in a memo of valid ones, while that pays."""
+        if self._memo_pause:
+            self._memo_pause -= 1
+            return self._check(values)
         unknown = list(set(values) - self.valid)
-        invalid = self._invalid_each(unknown)
+        if self.joined is not None and 2 * len(unknown) > len(values):
+            # Mostly new values: building the memo costs more than the joined check it saves.
+            self._memo_pause = _MEMO_PAUSE_BATCHES
+        invalid = self._check(unknown)
         if len(self.valid) + len(unknown) > _MEMO_SIZE:
             self.valid.clear()
         # Only valid values enter the memo: another thread may read it meanwhile.
         self.valid.update(set(unknown) - invalid)
         return invalid
+
+    def _check(self, values: list[str]) -> set[str]:
+        """The values that fail, joined where that is exact, else value by value."""
+        if not values:
+            return set()
+        return self._invalid_joined(values) if self.joined is not None else self._invalid_each(values)
 
     def _invalid_each(self, values: list[str]) -> set[str]:
         """The values that fail a test, each checked by the reference's own call."""
