@@ -22,7 +22,8 @@ import functools
 import math
 import re
 from collections.abc import Mapping
-from itertools import repeat
+from itertools import compress, repeat
+from operator import not_
 from typing import Annotated, Any, Literal, Union
 
 import fastjsonschema.draft07
@@ -39,8 +40,6 @@ _STRING_KEYWORDS = frozenset({"type", "minLength", "maxLength", "pattern", "form
 _NUMBER_KEYWORDS = frozenset({"type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "const"})
 _ARRAY_KEYWORDS = frozenset({"type", "items", "minItems", "maxItems"})
 _OBJECT_KEYWORDS = frozenset({"type", "properties", "required", "additionalProperties"})
-# What dict.get returns for a field an event does not carry (a field can be present and null).
-_ABSENT = object()
 
 
 class Untranslatable(ValueError):
@@ -229,6 +228,8 @@ class ContractDecoder:
             except Untranslatable as error:
                 self.untranslated[event_type] = str(error)
         structs = tuple(t.struct for t in self.event_types.values())
+        self.fields = frozenset({"event_type"}.union(*(struct.__struct_fields__ for struct in structs)))
+        """Every top-level field a decoded event can have."""
         self._decode = msgspec.json.Decoder(Union[structs]).decode if structs else None  # noqa: UP007
         # Invalid UTF-8 raises UnicodeDecodeError, a ValueError.
         # msgspec raises RecursionError on deep nesting: the reference path judges such a record too.
@@ -265,8 +266,8 @@ class ContractDecoder:
         for check in self.string_checks:
             check.reject_invalid(rows)
         for field, versions, when_absent in self._version_rules:
-            present = map(dict.get, rows, repeat(field), repeat(_ABSENT))
-            for i in [i for i, value in enumerate(present) if (value is _ABSENT) is when_absent]:
+            present = map(dict.__contains__, rows, repeat(field))
+            for i in compress(range(len(rows)), map(not_, present) if when_absent else present):
                 if rows[i] and (rows[i]["event_type"], rows[i]["schema_version"]) in versions:
                     rows[i] = {}
         return rows

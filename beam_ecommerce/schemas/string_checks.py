@@ -7,10 +7,12 @@ value must make up one newline-terminated segment. That is exact only where the 
 cannot match a newline, which is proven on its parse tree (only literals, classes and
 groups that exclude ``\\n``; no lookaround, no back-reference, anchors only at the ends);
 values that contain a newline are never joined, and each segment is an atomic group, so
-the joined regex can wrongly fail but never wrongly pass. Where it fails, the values are
-halved until the culprits are found with the reference's own call, value by value. Regexes
-that cannot be joined (the e-mail format's lookarounds) are called once per distinct
-value, and valid values that recur are remembered.
+the joined match stops exactly at the first segment whose value fails. That value is
+confirmed by the reference's own call and the match resumes after it: a column with bad
+values costs one joined pass plus one call per bad value. Regexes that cannot be joined
+(the e-mail format's lookarounds) are called once per distinct value. Valid values that
+recur are remembered, and only values not remembered are checked; a joined column whose
+values are mostly new (ids, timestamps) skips the memo for a while, as it would not pay.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from typing import Any, NamedTuple
 
 # Where recurring values are remembered (e-mails, IP addresses), at most this many per field.
 _MEMO_SIZE = 50_000
+# A joined column whose values are mostly new (ids, timestamps) skips the memo for this many batches.
+_MEMO_PAUSE_BATCHES = 100
 _NEWLINE = ord("\n")
-# Below this many values a failing column is checked value by value.
-_LEAF = 32
 _SAFE_CATEGORIES = {sre.CATEGORY_DIGIT, sre.CATEGORY_WORD}
 
 
@@ -83,7 +85,10 @@ def _class_item_excludes_newline(item) -> bool:
 
 
 def joined_regex(test: StringTest) -> re.Pattern | None:
-    """A regex that matches newline-terminated values iff each passes ``test``, or ``None`` if not provably so."""
+    """A regex whose match over newline-terminated values ends where the first value failing ``test`` starts.
+
+    Its match ends at the end of the text iff every value passes; ``None`` if that is not provably so.
+    """
     source = test.regex.pattern
     if test.regex.flags != re.UNICODE:
         return None
@@ -94,9 +99,10 @@ def joined_regex(test: StringTest) -> re.Pattern | None:
     inner = parsed[1 if starts else 0 : -1 if ends else None]
     if not _excludes_newline(inner):
         return None
-    prefix = "" if starts or test.anchored else "[^\n]*?"
+    # A search tries every start in the value either way; from the end first finds a match that must end there sooner.
+    prefix = "" if starts or test.anchored else "[^\n]*" if ends else "[^\n]*?"
     suffix = "" if ends else "[^\n]*"
-    return re.compile(f"(?>{prefix}(?:{body}){suffix}\n)*\\Z")
+    return re.compile(f"(?>{prefix}(?:{body}){suffix}\n)*")
 
 
 class ColumnCheck:
@@ -110,6 +116,7 @@ class ColumnCheck:
         joined = [joined_regex(test) for test in tests]
         self.joined: list[re.Pattern] | None = None if None in joined else joined
         self.valid: set[str] = set()
+        self._memo_pause = 0
 
     def reject_invalid(self, rows: list[dict[str, Any]]) -> None:
         """Empties the rows (non-empty dicts of event fields) whose value of the field fails the check."""
@@ -121,29 +128,57 @@ class ColumnCheck:
                 for row, value in zip(rows, column, strict=True)
             ]
         values = list(filter(_NOT_NONE, column))
-        invalid = self._invalid_joined(values) if self.joined is not None else self._invalid_distinct(values)
+        if not values:
+            return
+        invalid = self._invalid(values)
         if invalid:
             for i in [i for i, value in enumerate(column) if value in invalid]:
                 rows[i] = {}
 
     def _invalid_joined(self, values: list[str]) -> set[str]:
-        if len(values) <= _LEAF:
-            return self._invalid_each(values)
         text = "\n".join(values) + "\n"
-        if text.count("\n") == len(values) and all(regex.match(text) for regex in self.joined):
-            return set()
-        # Halving finds a few bad values among thousands in a few joined calls per level.
-        half = len(values) // 2
-        return self._invalid_joined(values[:half]) | self._invalid_joined(values[half:])
+        if text.count("\n") != len(values):
+            # A value holding a newline would pass for several segments: those are checked on their own.
+            joinable = [value for value in values if "\n" not in value]
+            alone = self._invalid_each([value for value in values if "\n" in value])
+            return alone | self._check(joinable)
+        invalid: set[str] = set()
+        for regex in self.joined:
+            invalid |= self._stoppers(regex, text, values)
+        return invalid
 
-    def _invalid_distinct(self, values: list[str]) -> set[str]:
+    def _stoppers(self, regex: re.Pattern, text: str, values: list[str]) -> set[str]:
+        """The values at which the joined ``regex`` stops on ``text``, each confirmed by the reference's call."""
+        invalid: set[str] = set()
+        start = index = 0
+        while (stop := regex.match(text, start).end()) < len(text):
+            index += text.count("\n", start, stop)
+            invalid |= self._invalid_each([values[index]])
+            start = text.index("\n", stop) + 1
+            index += 1
+        return invalid
+
+    def _invalid(self, values: list[str]) -> set[str]:
+        """The values that fail; values that recur are looked up in a memo of valid ones, while that pays."""
+        if self._memo_pause:
+            self._memo_pause -= 1
+            return self._check(values)
         unknown = list(set(values) - self.valid)
-        invalid = self._invalid_each(unknown)
+        if self.joined is not None and 2 * len(unknown) > len(values):
+            # Mostly new values: building the memo costs more than the joined check it saves.
+            self._memo_pause = _MEMO_PAUSE_BATCHES
+        invalid = self._check(unknown)
         if len(self.valid) + len(unknown) > _MEMO_SIZE:
             self.valid.clear()
         # Only valid values enter the memo: another thread may read it meanwhile.
         self.valid.update(set(unknown) - invalid)
         return invalid
+
+    def _check(self, values: list[str]) -> set[str]:
+        """The values that fail, joined where that is exact, else value by value."""
+        if not values:
+            return set()
+        return self._invalid_joined(values) if self.joined is not None else self._invalid_each(values)
 
     def _invalid_each(self, values: list[str]) -> set[str]:
         """The values that fail a test, each checked by the reference's own call."""

@@ -55,6 +55,22 @@ def pii_key_text(key: str | Secret) -> str:
     return key if isinstance(key, str) else key.get_str()
 
 
+class _TokenMemo(dict):
+    """Tokens by value, computed on a miss; ``None`` (no value) maps to ``None``: a column is one pass of look-ups."""
+
+    def __init__(self, tokenize, size: int) -> None:
+        super().__init__({None: None})
+        self._tokenize = tokenize
+        self._size = size
+
+    def __missing__(self, value: str) -> str:
+        if len(self) >= self._size:
+            self.clear()
+            self[None] = None
+        token = self[value] = self._tokenize(value)
+        return token
+
+
 class Pseudonymizer:
     """Keyed HMAC-SHA256 of PII values, normalized first (trimmed, lower-case).
 
@@ -65,24 +81,16 @@ class Pseudonymizer:
 
     def __init__(self, key: str, memo_size: int = 200_000) -> None:
         self._base = hmac.new(key.encode("utf-8"), digestmod=hashlib.sha256)
-        self._memo: dict[str, str] = {}
-        self._memo_size = memo_size
+        self._memo = _TokenMemo(self._tokenize, memo_size)
+
+    def _tokenize(self, value: str) -> str:
+        mac = self._base.copy()
+        mac.update(value.strip().lower().encode("utf-8"))
+        return mac.hexdigest()
 
     def __call__(self, value: str) -> str:
-        token = self._memo.get(value)
-        if token is None:
-            mac = self._base.copy()
-            mac.update(value.strip().lower().encode("utf-8"))
-            token = mac.hexdigest()
-            if len(self._memo) >= self._memo_size:
-                self._memo.clear()
-            self._memo[value] = token
-        return token
+        return self._memo[value]
 
     def many(self, values: list[str | None]) -> list[str | None]:
-        """The tokens of ``values``, ``None`` where a value is ``None``; remembered ones looked up in one pass."""
-        tokens = list(map(self._memo.get, values))
-        for i in [i for i, token in enumerate(tokens) if token is None]:
-            if values[i] is not None:
-                tokens[i] = self(values[i])
-        return tokens
+        """The tokens of ``values``, ``None`` where a value is ``None``, in one pass of look-ups."""
+        return list(map(self._memo.__getitem__, values))

@@ -98,7 +98,11 @@ class RunFastCore(RunStages):
 
     def setup(self) -> None:
         super().setup()
-        self._decode_batch = contract_decoder().decode_batch
+        decoder = contract_decoder()
+        self._decode_batch = decoder.decode_batch
+        # The decoder bounds every integer to INT64 and msgspec refuses a float beyond the double
+        # range: only the numeric columns enrich derives (revenue) can hold a number that does not fit.
+        self._derived_numeric = tuple((name, kind) for name, kind in self.fit.numeric if name not in decoder.fields)
 
     def process(self, batch: RawBatch):
         self.enrich.enricher.start_batch()
@@ -125,7 +129,7 @@ class RunFastCore(RunStages):
         """The decoded rows enriched, those that cannot be (or do not fit the table) moved to ``rest``."""
         enricher = self.enrich.enricher
         try:
-            enricher.enrich_rows(rows, [raw.source for raw in raws])
+            enricher.enrich_rows(rows, list(map(attrgetter("source"), raws)))
         except RecordError:
             # Some timestamp cannot be read: row by row, the failing ones to the reference stages.
             rows, raws = _keep(
@@ -134,10 +138,9 @@ class RunFastCore(RunStages):
                 rest,
                 [_passes(enricher.enrich_rows, [row], [raw.source]) for row, raw in zip(rows, raws, strict=True)],
             )
-        # Nested numbers come from the decoder, which bounds integers to INT64 (and JSON has no inf or
-        # nan): only the columns and the top-level numbers, which enrich may derive, need checking.
+        # Numbers the decoder gave always fit (see setup): only the columns and derived numbers need checking.
         fit = self.fit
-        if not (set().union(*rows) <= fit.columns and fit.top_level_numbers_fit(rows)):
+        if not (set().union(*rows) <= fit.columns and fit.top_level_numbers_fit(rows, self._derived_numeric)):
             rows, raws = _keep(rows, raws, rest, [_passes(fit.check_row, row) for row in rows])
         return rows, raws
 

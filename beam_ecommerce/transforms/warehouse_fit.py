@@ -50,13 +50,15 @@ class FitWarehouse(RouteBatch):
         self.check_row(event.fields)
         return event
 
-    def top_level_numbers_fit(self, rows: list[dict[str, Any]]) -> bool:
-        """Whether every top-level numeric value of ``rows`` fits its column, a column at a time.
+    def top_level_numbers_fit(
+        self, rows: list[dict[str, Any]], numeric: tuple[tuple[str, str], ...] | None = None
+    ) -> bool:
+        """Whether every top-level value of ``rows`` in the ``numeric`` columns (default: all) fits, a column at a time.
 
         A float column's values are all finite if their sum is (inf and nan propagate); a sum
         that overflows only sends the batch to the row-by-row check.
         """
-        for name, column_type in self.numeric:
+        for name, column_type in self.numeric if numeric is None else numeric:
             values = list(filter(None, map(dict.get, rows, repeat(name))))  # zeros always fit
             if not values:
                 continue

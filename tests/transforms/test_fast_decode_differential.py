@@ -266,9 +266,13 @@ def test_nesting_too_deep_for_the_decoder_is_left_to_the_reference():
 _NEWLINE_FREE = st.text(st.characters(blacklist_characters="\n"), max_size=8)
 
 
+def _passes(test: StringTest, value: str) -> bool:
+    return bool(test.regex.match(value) if test.anchored else test.regex.search(value))
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(_edge_strings, _NEWLINE_FREE), min_size=1, max_size=12))
-def test_a_joined_regex_passes_exactly_when_every_value_passes(values):
+def test_a_joined_regex_stops_exactly_at_the_first_value_that_fails(values):
     text = "\n".join(values) + "\n"
     joined_tests = [
         (test, joined)
@@ -277,9 +281,22 @@ def test_a_joined_regex_passes_exactly_when_every_value_passes(values):
     ]
     assert joined_tests
     for test, joined in joined_tests:
-        each = all(test.regex.match(v) if test.anchored else test.regex.search(v) for v in values)
+        failing = [i for i, value in enumerate(values) if not _passes(test, value)]
         if text.count("\n") == len(values):
-            assert bool(joined.match(text)) == each, (test.regex.pattern, values)
+            first = failing[0] if failing else len(values)
+            assert joined.match(text).end() == sum(len(v) + 1 for v in values[:first]), (test.regex.pattern, values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_edge_strings, _NEWLINE_FREE), min_size=1, max_size=200))
+def test_a_column_check_rejects_exactly_the_rows_whose_value_fails(values):
+    """Many values, several bad ones anywhere (some with newlines): the joined pass resumes after each."""
+    for check in contract_decoder().string_checks:
+        event_type = min(check.event_types or EVENT_TYPES)
+        rows = [{"event_type": event_type, check.field: value} for value in values]
+        check.reject_invalid(rows)
+        kept = [bool(row) for row in rows]
+        assert kept == [all(_passes(test, value) for test in check.tests) for value in values], check.field
 
 
 def test_regexes_that_can_see_a_newline_or_look_around_are_never_joined():

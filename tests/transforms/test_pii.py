@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import pickle
 
@@ -52,3 +54,14 @@ def test_options_name_a_secret_version_or_give_a_key_not_both():
     assert pii_key(PipelineOptions([f"--pii_hash_key={KEY}"]).view_as(RunOptions)) == KEY
     with pytest.raises(OptionsError, match="not both"):
         pii_key(PipelineOptions([f"--pii_hash_key_secret={secret}", "--pii_hash_key=x"]).view_as(RunOptions))
+
+
+def test_tokens_are_the_keyed_hash_of_the_normalized_value_before_and_after_the_memo_fills():
+    pseudonymize = Pseudonymizer(KEY, memo_size=3)
+    expected = hmac.new(KEY.encode(), b"jane.doe@example.com", hashlib.sha256).hexdigest()
+    values = [" Jane.Doe@Example.com", None, "a@b.co", "c@d.co", "e@f.co", "JANE.DOE@example.com ", None]
+    tokens = pseudonymize.many(values)
+    assert [token is None for token in tokens] == [value is None for value in values]
+    assert tokens[0] == tokens[5] == pseudonymize(" Jane.Doe@Example.com") == expected
+    assert len(set(tokens) - {None}) == 4
+    assert len(pseudonymize._memo) <= 3
