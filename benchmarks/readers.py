@@ -35,7 +35,8 @@ from pathlib import Path
 from types import ModuleType
 
 from beam_ecommerce.io import files
-from beam_ecommerce.records import RawBatch
+from beam_ecommerce.io.files import read as files_read
+from beam_ecommerce.records import DEFAULT_MAX_RECORD_BYTES, RawBatch
 from benchmarks.core import SEED, cpu_seconds
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,7 +92,9 @@ def rewritten_csv(paths: list[str], folder: str, excel: bool) -> list[str]:
 
 def batches(module: ModuleType, paths: list[str]) -> Iterator[RawBatch]:
     """The batches ``module``'s reader DoFn makes of ``paths`` (one range per file)."""
-    dofn = module._ReadRange(BATCH_SIZE, module.DEFAULT_MAX_RECORD_BYTES)
+    # The baseline is the one-module reader (``_ReadRange``); this checkout's is ``io.files.read.ReadRange``.
+    read_range = getattr(module, "_ReadRange", None) or files_read.ReadRange
+    dofn = read_range(BATCH_SIZE, DEFAULT_MAX_RECORD_BYTES)
     dofn.setup()
     for path in paths:
         yield from dofn.process(module.FileRange(path, module.detect_format(path), False, size=os.path.getsize(path)))

@@ -8,8 +8,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beam_ecommerce.io import files
-from beam_ecommerce.io.files import ReadEventFiles, detect_format, split_points
+from beam_ecommerce.io.files import ReadEventFiles, csv_rows, detect_format, ranges, raw_records, split_points
+from beam_ecommerce.io.files import lines as file_lines
 from beam_ecommerce.transforms.parse import READ_ERROR_ATTRIBUTE
 
 
@@ -22,11 +22,11 @@ from beam_ecommerce.transforms.parse import READ_ERROR_ATTRIBUTE
 )
 def test_split_points_cut_at_line_starts_with_true_line_numbers(lines, trailing_newline, split_bytes, chunk):
     data = b"\n".join(lines) + (b"\n" if trailing_newline and lines else b"")
-    files._CHUNK_BYTES, saved = chunk, files._CHUNK_BYTES
+    ranges.CHUNK_BYTES, saved = chunk, ranges.CHUNK_BYTES
     try:
         points = list(split_points(io.BytesIO(data), split_bytes))
     finally:
-        files._CHUNK_BYTES = saved
+        ranges.CHUNK_BYTES = saved
     previous = 0
     for offset, line in points:
         assert offset >= previous + split_bytes or previous == 0 and offset >= split_bytes
@@ -95,10 +95,10 @@ class _At:
 
 
 def _csv_file_records(data: bytes, max_record_bytes: int = 1 << 20) -> list:
-    file_range = files.FileRange("f.csv", "csv", False, size=len(data))
-    maker = files._RecordMaker(file_range, _At(), max_record_bytes)
-    blocks = files._line_blocks(iter([data]), max_record_bytes)
-    return [record for block in files._csv_records(maker, blocks) for record in block]
+    file_range = ranges.FileRange("f.csv", "csv", False, size=len(data))
+    maker = raw_records.RecordMaker(file_range, _At(), max_record_bytes)
+    blocks = file_lines.line_blocks(iter([data]), max_record_bytes)
+    return [record for block in csv_rows.csv_records(maker, blocks) for record in block]
 
 
 _CELLS = st.text(st.sampled_from('ab,"\n é'), max_size=6)
@@ -140,11 +140,11 @@ def _csv_records_both_ways(data: bytes, chunk: int, max_record_bytes: int = 1 <<
     the fast path (plain lines without ``csv``) and with every row through ``csv``."""
     both = []
     for fast in (True, False):
-        file_range = files.FileRange("f.csv", "csv", False, size=len(data))
-        maker = files._RecordMaker(file_range, _At(), max_record_bytes)
+        file_range = ranges.FileRange("f.csv", "csv", False, size=len(data))
+        maker = raw_records.RecordMaker(file_range, _At(), max_record_bytes)
         chunks = [data[start : start + chunk] for start in range(0, len(data), chunk)]
-        blocks = files._line_blocks(iter(chunks), max_record_bytes)
-        both.append([record for block in files._csv_records(maker, blocks, fast=fast) for record in block])
+        blocks = file_lines.line_blocks(iter(chunks), max_record_bytes)
+        both.append([record for block in csv_rows.csv_records(maker, blocks, fast=fast) for record in block])
     return both[0], both[1]
 
 
@@ -182,12 +182,12 @@ def test_csv_fast_path_matches_the_csv_path_on_any_lines(lines, max_record_bytes
 
 def test_a_block_with_a_few_quotes_is_judged_for_the_bulk_csv_pass_once():
     """The density test counts the rest of the block: done per quoted line it would be quadratic."""
-    cursor = files._CsvCursor(iter([[b'a,"b"', b"c,d"] * 50]))
+    cursor = csv_rows.CsvCursor(iter([[b'a,"b"', b"c,d"] * 50]))
     assert cursor.next_block()
     assert cursor.plain_lines_ahead() == 0
     assert cursor.single_line_rows_ahead() == 0  # 100 quotes for 100 lines: not dense
     assert cursor.bulk_tried
-    dense = files._CsvCursor(iter([[b'"a","b"', b'"c","d"'] * 50]))
+    dense = csv_rows.CsvCursor(iter([[b'"a","b"', b'"c","d"'] * 50]))
     assert dense.next_block()
     assert dense.single_line_rows_ahead() == 100
     assert dense.single_line_rows_ahead() == 0  # once per block
