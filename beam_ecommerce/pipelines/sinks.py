@@ -1,4 +1,4 @@
-"""Which warehouse sink a pipeline's options ask for: one choice for batch and streaming."""
+"""Which warehouse sink a pipeline's options ask for: one choice for batch, streaming and the live metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import os
 
 import apache_beam as beam
 
+from beam_ecommerce.io.bigquery.live_metrics import WriteLiveMetricsToBigQuery
 from beam_ecommerce.io.bigquery.sinks import BigQuerySink
+from beam_ecommerce.io.duckdb.live_metrics import WriteLiveMetricsToDuckDB
 from beam_ecommerce.io.duckdb.sinks import DuckDBSink, DuckDBStreamSink
 from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.io.warehouse import WarehouseSink
@@ -66,3 +68,10 @@ def write_batch_run(sink: WarehouseSink, row_batches: beam.PCollection, dead_let
     if not sink.absorbs_duplicates:
         row_batches = row_batches | "Deduplicate" >> DeduplicateEvents()
     return sink.write(row_batches, dead_letters)
+
+
+def live_metrics_sink(options: RunOptions) -> beam.PTransform:
+    """BigQuery's ``live_metrics`` (every pane appended) or the local warehouse's (upserts per bundle)."""
+    if options.sink == BIGQUERY:
+        return WriteLiveMetricsToBigQuery(options.bigquery_dataset)
+    return WriteLiveMetricsToDuckDB(duckdb_warehouse(options))

@@ -17,7 +17,6 @@ from beam_ecommerce import __version__
 from beam_ecommerce.io.duckdb.warehouse import LoadReport, WarehouseError
 from beam_ecommerce.io.pubsub import PublishDeadLetters, ReadEventMessages
 from beam_ecommerce.io.pubsub_local import Deliveries, deliveries, forget_deliveries
-from beam_ecommerce.pipelines.live_metrics_sink import live_metrics_sink
 from beam_ecommerce.pipelines.options import (
     BIGQUERY,
     OptionsError,
@@ -28,7 +27,7 @@ from beam_ecommerce.pipelines.options import (
 )
 from beam_ecommerce.pipelines.reconciliation import RunSummary
 from beam_ecommerce.pipelines.reports import STREAM, reports_dir, run_report, write_run_report
-from beam_ecommerce.pipelines.sinks import duckdb_warehouse, warehouse_sink
+from beam_ecommerce.pipelines.sinks import duckdb_warehouse, live_metrics_sink, warehouse_sink
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.live_metrics import LiveMetrics
 from beam_ecommerce.transforms.stream_dedupe import DeduplicateStream
