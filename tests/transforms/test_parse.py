@@ -3,10 +3,12 @@ import io
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from beam_ecommerce.schemas import csv_columns
 from beam_ecommerce.transforms.dead_letter import RecordError
-from beam_ecommerce.transforms.parse import parse_csv, parse_json
+from beam_ecommerce.transforms.parse import csv_rows, parse_csv, parse_json
 from tests.samples import sample_event
 
 
@@ -66,3 +68,16 @@ def test_parse_csv_rejects_wrong_column_count_and_bad_types():
 def test_parse_csv_keeps_quoted_newlines_inside_one_record():
     event = sample_event("page_view") | {"page_url": "/search?q=a\nb"}
     assert parse_csv(_csv_line(event), csv_columns())["page_url"] == "/search?q=a\nb"
+
+
+@given(st.text(alphabet=st.sampled_from(["a", "é", ",", '"', "\r", "\n", "\x00", " ", "1"]), min_size=1, max_size=40))
+def test_csv_rows_are_what_the_csv_module_reads(text):
+    """The comma split taken for plain records gives Python's csv rows, or its error, on any
+    non-empty text (``parse_csv`` refuses a blank record before)."""
+    try:
+        expected = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error:
+        with pytest.raises(RecordError, match="not a valid CSV record"):
+            csv_rows(text)
+        return
+    assert csv_rows(text) == expected
