@@ -8,33 +8,29 @@ import sys
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from beam_ecommerce.cli.errors import PROG, UserError
 from beam_ecommerce.generator import GeneratorConfig, write_files
 from beam_ecommerce.generator.destination import Destination, DestinationError, choose_destination, clear_output
 
 
+def _flags(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The flags ``names`` as keyword arguments of the same names."""
+    return {name: getattr(args, name) for name in names}
+
+
 def generator_config(args: argparse.Namespace) -> GeneratorConfig:
     """The generator's settings from the flags ``generate`` and ``demo`` share."""
-    return GeneratorConfig(
-        num_events=args.num_events,
-        seed=args.seed,
-        invalid_rate=args.invalid_rate,
-        duplicate_rate=args.duplicate_rate,
-        days=args.days,
-    )
+    return GeneratorConfig(**_flags(args, "num_events", "seed", "invalid_rate", "duplicate_rate", "days"))
 
 
 def generate_destination(args: argparse.Namespace, environ: Mapping[str, str]) -> Destination:
     """The ``generate`` command's one destination (a topic or a folder), or a one-line ``UserError``."""
     try:
         return choose_destination(
-            output=args.output,
-            pubsub_topic=args.pubsub_topic,
+            **_flags(args, "output", "pubsub_topic", "gcs_upload", "gcs_bucket", "gcs_prefix"),
             file_format=args.format,
-            gcs_upload=args.gcs_upload,
-            gcs_bucket=args.gcs_bucket,
-            gcs_prefix=args.gcs_prefix,
             day=args.date or datetime.now(UTC).date(),
             environ=environ,
         )

@@ -61,6 +61,13 @@ def _add_generator_arguments(
     parser.add_argument("--gzip", action="store_true", help="gzip the files")
 
 
+def _command(
+    subparsers, parents: list[argparse.ArgumentParser], name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    """The parser of command ``name``: ``summary`` in the list of commands, ``description`` in its own help."""
+    return subparsers.add_parser(name, parents=parents, help=summary, description=description)
+
+
 def _pipeline_parser(
     subparsers, common, name: str, summary: str, description: str, option_classes: Callable[[], tuple], chosen: bool
 ) -> argparse.ArgumentParser:
@@ -69,7 +76,7 @@ def _pipeline_parser(
     ``option_classes`` is called only for the ``chosen`` command: the classes import Beam,
     which costs every other command (``generate`` above all) a second and a half.
     """
-    parser = subparsers.add_parser(name, parents=[common], help=summary, description=description)
+    parser = _command(subparsers, [common], name, summary, description)
     options = BothSpellings(parser.add_argument_group("pipeline options (also the Flex Template's parameters)"))
     for options_class in option_classes() if chosen else ():
         options_class._add_argparse_args(options)
@@ -126,14 +133,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def _add_generate(subparsers, common: argparse.ArgumentParser) -> None:
     """``generate``: the generator's settings and its one destination."""
-    generate = subparsers.add_parser(
+    generate = _command(
+        subparsers,
+        [common],
         "generate",
-        parents=[common],
-        help="write realistic shop events to files",
-        description=(
-            "Write realistic, deterministic shop events (sessions, carts, orders, payments, status changes) with "
-            "deliberately malformed records and duplicates, plus a _manifest.json of what was written."
-        ),
+        "write realistic shop events to files",
+        "Write realistic, deterministic shop events (sessions, carts, orders, payments, status changes) with "
+        "deliberately malformed records and duplicates, plus a _manifest.json of what was written.",
     )
     _add_generator_arguments(generate, 100_000, format_default=None)
     destinations = BothSpellings(
@@ -213,14 +219,13 @@ def _add_pipeline_commands(subparsers, common: argparse.ArgumentParser, command:
 
 def _add_demo(subparsers, common: argparse.ArgumentParser) -> None:
     """``demo``: the generator's settings, the streaming leg's and where to show the result."""
-    demo = subparsers.add_parser(
+    demo = _command(
+        subparsers,
+        [common],
         "demo",
-        parents=[common],
-        help="run the whole local platform in one command",
-        description=(
-            "Generate events, run the batch pipeline into the local DuckDB warehouse, reconcile and show the result. "
-            "Each run starts from scratch: it replaces WORKDIR/landing and WORKDIR/warehouse."
-        ),
+        "run the whole local platform in one command",
+        "Generate events, run the batch pipeline into the local DuckDB warehouse, reconcile and show the result. "
+        "Each run starts from scratch: it replaces WORKDIR/landing and WORKDIR/warehouse.",
     )
     _add_generator_arguments(demo, 100_000)
     demo.add_argument("--workdir", default="demo", help="where the demo writes everything (default ./demo)")
@@ -233,15 +238,14 @@ def _add_demo(subparsers, common: argparse.ArgumentParser) -> None:
 
 def _add_dashboard(subparsers, parents: list[argparse.ArgumentParser]) -> None:
     """``dashboard``: where to serve the page, or a snapshot."""
-    dashboard = subparsers.add_parser(
+    dashboard = _command(
+        subparsers,
+        parents,
         "dashboard",
-        parents=parents,
-        help="serve the analytics dashboard of the local warehouse",
-        description=(
-            "Serve a page on the dbt marts of the local DuckDB warehouse (revenue, orders, funnel, top products, "
-            "dead letters, pipeline freshness) that follows new loads without a restart; the file is only "
-            "read, a moment per refresh. With --snapshot, write the page as one static HTML file instead."
-        ),
+        "serve the analytics dashboard of the local warehouse",
+        "Serve a page on the dbt marts of the local DuckDB warehouse (revenue, orders, funnel, top products, "
+        "dead letters, pipeline freshness) that follows new loads without a restart; the file is only "
+        "read, a moment per refresh. With --snapshot, write the page as one static HTML file instead.",
     )
     dashboard.add_argument(
         "--host",
@@ -263,16 +267,15 @@ def _add_dashboard(subparsers, parents: list[argparse.ArgumentParser]) -> None:
 
 def _add_dbt(subparsers, parents: list[argparse.ArgumentParser]) -> None:
     """``dbt``: everything after the command is dbt's."""
-    dbt = subparsers.add_parser(
+    dbt = _command(
+        subparsers,
+        parents,
         "dbt",
-        parents=parents,
-        help="run dbt (build, test, docs ...) on the local warehouse",
-        description=(
-            "Run any dbt command on the bundled dbt project (dbt/) and profile, target local, against the "
-            "warehouse at --duckdb_path; dbt's state and logs go to dbt/ beside the warehouse file. "
-            "Examples: `dbt build`, `dbt build --select fct_orders+ --full-refresh`, `dbt docs generate`, "
-            "`dbt docs serve --port 8081`. Everything after COMMAND is dbt's."
-        ),
+        "run dbt (build, test, docs ...) on the local warehouse",
+        "Run any dbt command on the bundled dbt project (dbt/) and profile, target local, against the "
+        "warehouse at --duckdb_path; dbt's state and logs go to dbt/ beside the warehouse file. "
+        "Examples: `dbt build`, `dbt build --select fct_orders+ --full-refresh`, `dbt docs generate`, "
+        "`dbt docs serve --port 8081`. Everything after COMMAND is dbt's.",
     )
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, metavar="COMMAND ...", help="a dbt command and its options")
 

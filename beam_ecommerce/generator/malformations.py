@@ -17,10 +17,8 @@ import orjson
 
 from beam_ecommerce.generator.codecs import Codec, CsvCodec
 from beam_ecommerce.generator.config import CSV, JSONL
-from beam_ecommerce.generator.simulation import EVENT_TYPES
+from beam_ecommerce.generator.events import EVENT_TYPES, Event
 from beam_ecommerce.schemas.contract import event_schemas, event_types
-
-Event = dict[str, Any]
 
 DICT_KINDS = (
     "missing_required_field",

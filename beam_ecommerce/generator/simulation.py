@@ -6,7 +6,8 @@ fills the whole window; an order's later status changes wait in the same time-or
 queue as the sessions' events. Events that would fall after the window are never made.
 
 This is the generator's hot path: it samples with plain ``random()`` draws and table
-look-ups rather than ``random.choices`` or ``datetime`` objects.
+look-ups (the shoppers' odds and tables, in ``behaviour``) rather than ``random.choices`` or
+``datetime`` objects.
 """
 
 from __future__ import annotations
@@ -14,88 +15,52 @@ from __future__ import annotations
 import random
 from bisect import bisect
 from collections import defaultdict
-from collections.abc import Sequence
 from math import log
 from operator import itemgetter
-from typing import Any
 
-from beam_ecommerce.generator.clock import DAY, HOUR, MINUTE, SECOND, Clock
-from beam_ecommerce.generator.pools import Pools, Product, User
+from beam_ecommerce.generator.behaviour import (
+    ADD_TO_CART_DELAY,
+    BROWSE_PAGES,
+    CART_VIEW_DELAY,
+    CHECKOUT_DELAY,
+    CONFIRMATION_DELAY,
+    LANDING_PAGES,
+    MAX_CART_LINES,
+    ORDER_DELAY,
+    P_ADD_VIEWED_PRODUCT,
+    P_CANCEL_PAID,
+    P_CART_SESSION,
+    P_FULL_REFUND,
+    P_HOME_IP,
+    P_ORDER_GIVEN_CART,
+    P_PAYMENT_FAILS,
+    P_PREFERRED_DEVICE,
+    P_REFUND,
+    P_RETRY_AFTER_FAILURE,
+    P_SAME_CATEGORY,
+    P_SWITCH_METHOD_ON_RETRY,
+    P_VIEW_ABANDONED_CART,
+    PAGE_DWELL,
+    PAGE_VIEWS,
+    PAYMENT_DELAY,
+    PAYMENT_METHODS,
+    QUANTILES,
+    QUANTITIES,
+    REFERRERS,
+    RETRY_DELAY,
+    SITE,
+)
+from beam_ecommerce.generator.clock import DAY, HOUR, MINUTE, Clock
+from beam_ecommerce.generator.events import ID_BYTES, Event, envelope, order_lines, order_total, standalone_event
+from beam_ecommerce.generator.pools import Pools, Product
 
-Event = dict[str, Any]
-
-SITE = "https://shop.example.com"
-# The event types the simulation makes (fresh_event makes any of them).
-EVENT_TYPES = ("page_view", "add_to_cart", "order_placed", "payment", "order_status_changed")
-
-P_CART_SESSION = 0.32
-P_ORDER_GIVEN_CART = 0.33
-P_ADD_VIEWED_PRODUCT = 0.5
-P_VIEW_ABANDONED_CART = 0.4
-P_SAME_CATEGORY = 0.7
-P_PREFERRED_DEVICE = 0.8
-P_HOME_IP = 0.7
-P_PAYMENT_FAILS = 0.12
-P_RETRY_AFTER_FAILURE = 0.75
-P_SWITCH_METHOD_ON_RETRY = 0.3
-P_CANCEL_PAID = 0.04
-P_REFUND = 0.05
-P_FULL_REFUND = 0.6
-MAX_CART_LINES = 5
 # Events per session before the first sessions have been seen; only steers the start pace.
 PRIOR_EVENTS_PER_SESSION = 6.0
 
-ID_BYTES = 16
 # Event ids are made this many at a time. A session's browsing takes ids from the pool
 # without checking, so it must hold more than one session can use (its id, one per
 # page view and one per add to cart: at most 63).
 ID_BATCH = 4096
-
-
-def percent_table(weights: dict[Any, int]) -> tuple[Any, ...]:
-    """A 100-slot look-up table: ``table[int(random() * 100)]`` draws by the integer percentages."""
-    if sum(weights.values()) != 100:
-        raise ValueError(f"weights must sum to 100: {weights}")
-    return tuple(item for item, weight in weights.items() for _ in range(weight))
-
-
-LANDING_PAGES = percent_table({"home": 40, "product": 30, "category": 20, "search": 10})
-BROWSE_PAGES = percent_table({"product": 55, "category": 22, "search": 15, "home": 8})
-REFERRERS = percent_table(
-    {
-        None: 35,
-        "https://www.google.com/": 33,
-        "https://www.bing.com/": 4,
-        "https://www.facebook.com/": 8,
-        "https://www.instagram.com/": 6,
-        "https://newsletter.shop.example.com/weekly": 8,
-        "https://www.pricerunner.com/": 6,
-    }
-)
-QUANTITIES = percent_table({1: 75, 2: 18, 3: 7})
-PAYMENT_METHODS = percent_table({"card": 62, "paypal": 25, "bank_transfer": 7, "gift_card": 6})
-
-
-QUANTILES = 1024
-
-
-def exponential_table(minimum: int, mean: float) -> tuple[int, ...]:
-    """``minimum`` plus an exponential part with ``mean``, at evenly spaced quantiles:
-    ``table[int(random() * QUANTILES)]`` draws one."""
-    return tuple(minimum + int(-log(1.0 - (i + 0.5) / QUANTILES) * mean) for i in range(QUANTILES))
-
-
-# Page views of a visit (at most 31).
-PAGE_VIEWS = exponential_table(1, 4.0)
-# Microseconds between the steps of a visit.
-PAGE_DWELL = exponential_table(4 * SECOND, 40 * SECOND)
-ADD_TO_CART_DELAY = exponential_table(3 * SECOND, 15 * SECOND)
-CART_VIEW_DELAY = exponential_table(4 * SECOND, 30 * SECOND)
-CHECKOUT_DELAY = exponential_table(5 * SECOND, 30 * SECOND)
-ORDER_DELAY = exponential_table(20 * SECOND, MINUTE)
-PAYMENT_DELAY = exponential_table(2 * SECOND, 10 * SECOND)
-RETRY_DELAY = exponential_table(20 * SECOND, MINUTE)
-CONFIRMATION_DELAY = exponential_table(SECOND, 2 * SECOND)
 
 _at = itemgetter(0)
 
@@ -114,42 +79,6 @@ class _Order:
         self.status = "created"
         self.next_status = ""
         self.refund = 0.0
-
-
-def envelope(user: User, session_id: str, device: str, ip_address: str) -> Event:
-    """The envelope every event of one session carries, with the per-event fields
-    (``event_id``, ``event_type``, ``occurred_at``) still to fill in."""
-    return {
-        "event_id": "",
-        "event_type": "",
-        "schema_version": 1,
-        "occurred_at": "",
-        "user_id": user.user_id,
-        "session_id": session_id,
-        "country": user.country,
-        "signup_channel": user.signup_channel,
-        "device": device,
-        "email": user.email,
-        "ip_address": ip_address,
-    }
-
-
-def order_lines(cart: Sequence[tuple[Product, int]], currency: str) -> list[Event]:
-    """The ``items`` of an order for cart lines ``(product, quantity)``."""
-    return [
-        {
-            "product_id": product.product_id,
-            "product_category": product.category,
-            "unit_price": product.prices[currency],
-            "quantity": quantity,
-        }
-        for product, quantity in cart
-    ]
-
-
-def order_total(items: list[Event]) -> float:
-    """What an order costs: the sum of its lines, to the cent."""
-    return round(sum(item["unit_price"] * item["quantity"] for item in items), 2)
 
 
 class ShopSimulation:
@@ -438,50 +367,5 @@ class ShopSimulation:
         return event
 
     def fresh_event(self, rng: random.Random, event_type: str) -> Event:
-        """A standalone valid event of ``event_type`` at the current time, drawn from ``rng``.
-
-        It belongs to no session of the stream and is never emitted by it: malformed
-        records are built from such events so that the valid funnels stay consistent.
-        """
-        pools = self._pools
-        user = pools.users.items[rng.randrange(len(pools.users.items))]
-        event = envelope(user, rng.randbytes(8).hex(), user.device, user.home_ip)
-        event["event_id"] = rng.randbytes(ID_BYTES).hex()
-        event["event_type"] = event_type
-        event["occurred_at"] = self.latest
-        products = pools.products.items
-        product = products[rng.randrange(len(products))]
-        currency = user.currency
-        order_id = f"o{rng.randbytes(8).hex()}"
-        if event_type == "page_view":
-            event.update(
-                page_url=product.page_url,
-                page_type="product",
-                product_id=product.product_id,
-                product_category=product.category,
-            )
-        elif event_type == "add_to_cart":
-            event.update(
-                product_id=product.product_id,
-                product_category=product.category,
-                unit_price=product.prices[currency],
-                quantity=1 + rng.randrange(3),
-                currency=currency,
-            )
-        elif event_type == "order_placed":
-            cart = [(p, 1 + rng.randrange(3)) for p in rng.sample(products, min(len(products), 1 + rng.randrange(3)))]
-            event.update(order_id=order_id, items=order_lines(cart, currency), currency=currency, status="created")
-        elif event_type == "payment":
-            event.update(
-                order_id=order_id,
-                payment_id=f"pay{rng.randbytes(8).hex()}",
-                amount=product.prices[currency],
-                currency=currency,
-                payment_method="card",
-                payment_status="succeeded",
-            )
-        elif event_type == "order_status_changed":
-            event.update(order_id=order_id, status="paid", previous_status="created")
-        else:
-            raise ValueError(f"unknown event type {event_type!r}")
-        return event
+        """A standalone valid event of ``event_type`` at the current time, drawn from ``rng``."""
+        return standalone_event(self._pools, rng, event_type, self.latest)

@@ -38,6 +38,14 @@ class Question:
         return self.sql.format(marts=marts)
 
 
+def _graph(dimensions: list[str], metrics: list[str], stacked: bool = False) -> dict[str, Any]:
+    """The settings of a line, bar, row or combo chart: ``dimensions`` along one axis, ``metrics`` on the other."""
+    settings: dict[str, Any] = {"graph.dimensions": dimensions, "graph.metrics": metrics}
+    if stacked:
+        settings["stackable.stack_type"] = "stacked"
+    return settings
+
+
 QUESTIONS = (
     Question(
         name="Live: the last hour per minute",
@@ -47,10 +55,7 @@ QUESTIONS = (
 FROM {marts}.live_minutes
 ORDER BY minute_start""",
         display="combo",
-        visualization_settings={
-            "graph.dimensions": ["minute_start"],
-            "graph.metrics": ["orders", "revenue_eur", "events_per_second", "dead_letters"],
-        },
+        visualization_settings=_graph(["minute_start"], ["orders", "revenue_eur", "events_per_second", "dead_letters"]),
         position=(0, 0, GRID_COLUMNS, 6),
     ),
     Question(
@@ -61,7 +66,7 @@ FROM {marts}.dm_daily_revenue
 GROUP BY revenue_date
 ORDER BY revenue_date""",
         display="line",
-        visualization_settings={"graph.dimensions": ["revenue_date"], "graph.metrics": ["net_revenue_eur"]},
+        visualization_settings=_graph(["revenue_date"], ["net_revenue_eur"]),
         position=(6, 0, GRID_COLUMNS, 6),
     ),
     Question(
@@ -72,11 +77,7 @@ FROM {marts}.fct_orders
 GROUP BY product_category, status
 ORDER BY product_category, status""",
         display="bar",
-        visualization_settings={
-            "graph.dimensions": ["product_category", "status"],
-            "graph.metrics": ["orders"],
-            "stackable.stack_type": "stacked",
-        },
+        visualization_settings=_graph(["product_category", "status"], ["orders"], stacked=True),
         position=(12, 0, 12, 6),
     ),
     Question(
@@ -107,7 +108,7 @@ GROUP BY items.product_id, products.product_name
 ORDER BY units DESC, items.product_id
 LIMIT 10""",
         display="row",
-        visualization_settings={"graph.dimensions": ["product_name"], "graph.metrics": ["units"]},
+        visualization_settings=_graph(["product_name"], ["units"]),
         position=(18, 0, 12, 6),
     ),
     Question(
@@ -118,11 +119,7 @@ FROM {marts}.dm_dead_letters_daily
 GROUP BY dead_letter_date, reason
 ORDER BY dead_letter_date, reason""",
         display="bar",
-        visualization_settings={
-            "graph.dimensions": ["dead_letter_date", "reason"],
-            "graph.metrics": ["dead_letters"],
-            "stackable.stack_type": "stacked",
-        },
+        visualization_settings=_graph(["dead_letter_date", "reason"], ["dead_letters"], stacked=True),
         position=(18, 12, 12, 6),
     ),
 )
