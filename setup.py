@@ -86,7 +86,10 @@ setup(
     ],
     python_requires=">=3.11,<3.14",
     packages=find_packages(include=["beam_ecommerce", "beam_ecommerce.*"]),
-    package_data={"beam_ecommerce.schemas": ["jsonschema/*.json"], "beam_ecommerce.dashboard": ["page.html"]},
+    package_data={
+        "beam_ecommerce.schemas": ["jsonschema/*.json", "bigquery/*.json"],
+        "beam_ecommerce.dashboard": ["page.html"],
+    },
     install_requires=INSTALL_REQUIRES,
     extras_require={"local": LOCAL_REQUIRES, "test": LOCAL_REQUIRES + TEST_REQUIRES},
     entry_points={"console_scripts": ["beam-ecommerce=beam_ecommerce.cli:main"]},

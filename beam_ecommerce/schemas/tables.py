@@ -2,14 +2,17 @@
 
 ``raw_events`` is the union of every event type's fields (PII replaced by keyed hashes)
 plus the columns the enrich step derives; ``dead_letter`` follows Google's
-DataflowTemplates dead-letter columns plus where and why a record failed. Each table
-renders itself as a BigQuery schema, an Arrow schema and DuckDB DDL, so the three can
+DataflowTemplates dead-letter columns plus where and why a record failed. The tables'
+own columns, partitioning and clustering are declared in ``schemas/bigquery/*.json``
+(BigQuery's table JSON), the event columns come from the contract. Each table renders itself as a BigQuery schema, an Arrow schema and DuckDB DDL, so the three can
 never drift apart.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.resources
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -156,102 +159,29 @@ def _event_columns() -> tuple[Column, ...]:
     return tuple(columns.values())
 
 
-_SOURCE = Column("source", "STRING", "REQUIRED", "Where the record came from: file URI and line, or Pub/Sub message.")
-_PIPELINE_VERSION = Column("pipeline_version", "STRING", "REQUIRED", "Version of beam-ecommerce that wrote the row.")
-_RUN_ID = Column("run_id", "STRING", "REQUIRED", "Pipeline run that wrote the row.")
-# Where a row or dead letter came from and which run wrote it: the same columns in both tables.
-_LINEAGE = (_SOURCE, _PIPELINE_VERSION, _RUN_ID)
-
-_DERIVED_COLUMNS = (
-    Column("event_date", "DATE", "REQUIRED", "UTC date of occurred_at; the partitioning column."),
-    Column("revenue", "FLOAT64", "NULLABLE", "Gross value of the order lines (order_placed only)."),
-    Column("ingested_at", "TIMESTAMP", "REQUIRED", "When the pipeline processed the event."),
-    *_LINEAGE,
-)
+# The tables' own declarations, in BigQuery's table JSON (schema ``fields``, ``timePartitioning``,
+# ``clustering``) plus ``primaryKey`` for upserted tables; raw_events lists only the columns the
+# pipeline adds after the contract's fields.
+_DECLARATIONS = importlib.resources.files(__package__) / "bigquery"
 
 
-@functools.lru_cache(maxsize=1)
-def _raw_events() -> Table:
+def _column(spec: Mapping[str, Any]) -> Column:
+    fields = tuple(_column(field_spec) for field_spec in spec.get("fields", ()))
+    return Column(spec["name"], spec["type"], spec.get("mode", "NULLABLE"), spec.get("description", ""), fields)
+
+
+def _declared_table(name: str, leading_columns: tuple[Column, ...] = ()) -> Table:
+    spec = json.loads((_DECLARATIONS / f"{name}.json").read_text(encoding="utf-8"))
     return Table(
-        name="raw_events",
-        description="Every valid, distinct event, typed by the contract, PII pseudonymized.",
-        columns=_event_columns() + _DERIVED_COLUMNS,
-        partition_field="event_date",
-        cluster_fields=("event_type", "product_category"),
+        name=spec["name"],
+        description=spec["description"],
+        columns=leading_columns + tuple(map(_column, spec["fields"])),
+        partition_field=spec["timePartitioning"]["field"],
+        cluster_fields=tuple(spec.get("clustering", {}).get("fields", ())),
+        primary_key=tuple(spec.get("primaryKey", ())),
     )
 
 
-RAW_EVENTS = _raw_events()
-
-DEAD_LETTER = Table(
-    name="dead_letter",
-    description="Records that could not be loaded, with the original payload, where they came from and why.",
-    columns=(
-        Column("dead_letter_id", "STRING", "REQUIRED", "Deterministic id: hash of source, stage and payload."),
-        Column("timestamp", "TIMESTAMP", "REQUIRED", "When the record failed."),
-        Column("payloadString", "STRING", "NULLABLE", "The original payload as text, when it is valid UTF-8."),
-        Column("payloadBytes", "BYTES", "REQUIRED", "The original payload, byte for byte."),
-        Column(
-            "attributes",
-            "RECORD",
-            "REPEATED",
-            "Pub/Sub attributes or file metadata of the record.",
-            (Column("key", "STRING", "REQUIRED"), Column("value", "STRING", "NULLABLE")),
-        ),
-        Column("errorMessage", "STRING", "REQUIRED", "Why the record failed."),
-        Column("stacktrace", "STRING", "NULLABLE", "Stack trace, for unexpected errors."),
-        Column("stage", "STRING", "REQUIRED", "Where it failed: parse, validate, enrich, sink or late."),
-        Column("error_type", "STRING", "REQUIRED", "Machine-readable reason, e.g. invalid_json, schema_violation."),
-        Column("event_id", "STRING", "NULLABLE", "The event id, when the payload got far enough to have one."),
-        Column("event_type", "STRING", "NULLABLE", "The event type, when known."),
-        *_LINEAGE,
-    ),
-    partition_field="timestamp",
-    cluster_fields=("stage", "error_type"),
-)
-
-LIVE_METRICS = Table(
-    name="live_metrics",
-    description="The stream's figures per event-time minute, product category and currency; one row per "
-    "window and key, upserted by every pane (early, on time, late) of the streaming pipeline's LiveMetrics.",
-    columns=(
-        Column("window_start", "TIMESTAMP", "REQUIRED", "Start of the event-time minute (UTC)."),
-        Column("window_end", "TIMESTAMP", "REQUIRED", "End of the event-time minute (exclusive)."),
-        Column("product_category", "STRING", "REQUIRED", "Category of the event; of an order, its largest line's."),
-        Column("currency", "STRING", "REQUIRED", "Currency of the event, or 'none' (page views, dead letters)."),
-        Column("orders", "INT64", "REQUIRED", "Orders placed (order_placed events)."),
-        Column("gross_revenue", "FLOAT64", "REQUIRED", "Gross value of those orders, in their currency."),
-        Column("items", "INT64", "REQUIRED", "Units in those orders."),
-        Column("events", "INT64", "REQUIRED", "Valid, distinct events of every type."),
-        Column(
-            "events_by_type",
-            "RECORD",
-            "REPEATED",
-            "Events per event type.",
-            (Column("event_type", "STRING", "REQUIRED"), Column("events", "INT64", "REQUIRED")),
-        ),
-        Column("dead_letters", "INT64", "REQUIRED", "Records that failed in this minute (category 'none')."),
-        Column(
-            "dead_letters_by_stage",
-            "RECORD",
-            "REPEATED",
-            "Dead letters per stage: parse, validate, enrich, late, sink.",
-            (Column("stage", "STRING", "REQUIRED"), Column("dead_letters", "INT64", "REQUIRED")),
-        ),
-        Column("pane_timing", "STRING", "REQUIRED", "EARLY, ON_TIME or LATE: which firing wrote the row."),
-        Column("pane_index", "INT64", "REQUIRED", "0 for the window's first firing, then 1, 2, ..."),
-        Column("emitted_at", "TIMESTAMP", "REQUIRED", "Processing time of the firing."),
-        Column(
-            "watermark_lag_seconds",
-            "FLOAT64",
-            "NULLABLE",
-            "emitted_at minus window_end for ON_TIME and LATE panes: how long after the minute ended the "
-            "watermark passed it; NULL for EARLY panes, which fire before it does.",
-        ),
-        _PIPELINE_VERSION,
-        _RUN_ID,
-    ),
-    partition_field="window_start",
-    cluster_fields=("product_category", "currency"),
-    primary_key=("window_start", "product_category", "currency"),
-)
+RAW_EVENTS = _declared_table("raw_events", _event_columns())
+DEAD_LETTER = _declared_table("dead_letter")
+LIVE_METRICS = _declared_table("live_metrics")
