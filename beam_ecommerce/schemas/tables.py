@@ -4,8 +4,9 @@
 plus the columns the enrich step derives; ``dead_letter`` follows Google's
 DataflowTemplates dead-letter columns plus where and why a record failed. The tables'
 own columns, partitioning and clustering are declared in ``schemas/bigquery/*.json``
-(BigQuery's table JSON), the event columns come from the contract. Each table renders itself as a BigQuery schema, an Arrow schema and DuckDB DDL, so the three can
-never drift apart.
+(BigQuery's table JSON), the event columns come from the contract. Each table renders
+itself as a BigQuery schema, an Arrow schema and DuckDB DDL, so the three can never drift
+apart.
 """
 
 from __future__ import annotations
