@@ -1,4 +1,4 @@
-"""The whole chain in a real browser: generated events -> batch pipeline -> dbt build -> dashboard."""
+"""The whole chain in a real browser: generated events -> batch pipeline -> dbt build (the demo) -> dashboard."""
 
 from __future__ import annotations
 
@@ -6,33 +6,17 @@ import duckdb
 import pytest
 from selenium.webdriver.support.ui import Select
 
-from beam_ecommerce import cli, dbt_project
-from beam_ecommerce.generator import GeneratorConfig, write_files
 from tests.dashboard.browser import chromium, console_errors, drawn_charts, served, wait_for_render
 from tests.dashboard.test_browser import check_page_against_marts
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def demo_warehouse(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("chain")
-    landing, warehouse = root / "landing", root / "warehouse" / "ecommerce.duckdb"
-    write_files(GeneratorConfig(num_events=4000, seed=11), str(landing), "jsonl", compress=False, progress=False)
-    assert (
-        cli.main(
-            [
-                "batch",
-                "-q",
-                f"--input={landing}/events-*",
-                f"--duckdb_path={warehouse}",
-                f"--dead_letter_dir={root / 'dead_letter'}",
-            ]
-        )
-        == 0
-    )
-    dbt_project.build(warehouse)
-    return str(warehouse)
+@pytest.fixture
+def demo_warehouse(demo_run) -> str:
+    """The shared demo's warehouse: generator -> batch pipeline -> dbt build (read only here)."""
+    assert demo_run.exit_code == 0, demo_run.out
+    return str(demo_run.warehouse)
 
 
 def _busiest_category(warehouse: str) -> str:

@@ -11,6 +11,7 @@ import yaml
 
 from beam_ecommerce import dbt_project
 from beam_ecommerce.dbt_project import PROJECT_DIR, DbtError
+from tests.conftest import copy_warehouse
 from tests.dbt.conftest import BIGQUERY_ONLY_MODELS, LOCAL_MODELS, Built, query
 
 
@@ -115,7 +116,8 @@ def test_the_daily_revenue_summary_adds_up_the_mart(built: Built):
 
 @pytest.mark.e2e
 def test_docs_generate_writes_a_catalog_of_the_marts(built: Built, tmp_path: Path):
-    outcome = dbt_project.invoke(["docs", "generate"], built.warehouse, tmp_path / "target", tmp_path / "logs")
+    warehouse = copy_warehouse(built.warehouse, tmp_path / "warehouse")  # dbt opens it read-write
+    outcome = dbt_project.invoke(["docs", "generate"], warehouse, tmp_path / "target", tmp_path / "logs")
     assert outcome.success, outcome.exception
     catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
     documented = {node["metadata"]["name"] for node in catalog["nodes"].values()}

@@ -31,10 +31,9 @@ def test_dbt_user_errors_are_one_line(argv, message, capsys):
 
 
 @pytest.mark.e2e
-def test_the_demo_builds_the_marts_and_shows_daily_revenue(tmp_path, capsys):
-    code = main(["demo", "-q", "--no-stream", "--num-events", "3000", "--workdir", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert code == 0, out
+def test_the_demo_builds_the_marts_and_shows_daily_revenue(demo_run):
+    out = demo_run.out
+    assert demo_run.exit_code == 0, out
     assert re.search(rf"dbt build OK: {LOCAL_MODELS} models, 2 seeds, \d+ data tests, \d+ unit tests", out)
     table = out.split("revenue by order date")[1].splitlines()
     assert table[1].split() == ["date", "orders", "cancelled", "refunded", "net", "EUR"]
