@@ -26,6 +26,7 @@ def test_a_selection_that_matches_nothing_is_an_error(tiny_warehouse):
         dbt_project.build(tiny_warehouse, select="fct_order")
 
 
+@pytest.mark.e2e
 def test_build_on_a_small_warehouse_computes_the_marts(tiny_warehouse):
     result = dbt_project.build(tiny_warehouse)
     assert result.count("model") == LOCAL_MODELS and result.count("unit_test") >= 12 and result.count("test") >= 100
@@ -44,6 +45,7 @@ def test_build_on_a_small_warehouse_computes_the_marts(tiny_warehouse):
     ]
 
 
+@pytest.mark.e2e
 def test_a_failing_data_test_is_a_one_line_error_naming_it(tiny_warehouse):
     dbt_project.build(tiny_warehouse)
     con = duckdb.connect(str(tiny_warehouse))

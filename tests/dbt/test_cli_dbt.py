@@ -10,6 +10,7 @@ from beam_ecommerce.cli import main
 from tests.dbt.conftest import LOCAL_MODELS
 
 
+@pytest.mark.e2e
 def test_dbt_passes_any_command_through_with_the_bundled_project(tiny_warehouse, capsys):
     code = main(["dbt", "--duckdb_path", str(tiny_warehouse), "ls", "--resource-type", "model", "--output", "name"])
     out = capsys.readouterr().out
