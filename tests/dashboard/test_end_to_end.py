@@ -1,4 +1,4 @@
-"""The whole chain in a real browser: generated events -> batch pipeline -> dbt build -> dashboard."""
+"""The whole chain in a real browser: generated events -> batch pipeline -> dbt build (the demo) -> dashboard."""
 
 from __future__ import annotations
 
@@ -6,47 +6,32 @@ import duckdb
 import pytest
 from selenium.webdriver.support.ui import Select
 
-from beam_ecommerce import cli, dbt_project
-from beam_ecommerce.generator import GeneratorConfig, write_files
+from tests.conftest import DEMO_EVENTS
 from tests.dashboard.browser import chromium, console_errors, drawn_charts, served, wait_for_render
 from tests.dashboard.test_browser import check_page_against_marts
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def demo_warehouse(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("chain")
-    landing, warehouse = root / "landing", root / "warehouse" / "ecommerce.duckdb"
-    write_files(GeneratorConfig(num_events=4000, seed=11), str(landing), "jsonl", compress=False, progress=False)
-    assert (
-        cli.main(
-            [
-                "batch",
-                "-q",
-                f"--input={landing}/events-*",
-                f"--duckdb_path={warehouse}",
-                f"--dead_letter_dir={root / 'dead_letter'}",
-            ]
-        )
-        == 0
-    )
-    dbt_project.build(warehouse)
-    return str(warehouse)
+@pytest.fixture
+def demo_warehouse(demo_run) -> str:
+    """The shared demo's warehouse: generator -> batch pipeline -> dbt build (read only here)."""
+    assert demo_run.exit_code == 0, demo_run.out
+    return str(demo_run.warehouse)
 
 
-def _busiest_category(warehouse: str) -> str:
+def _one_value(warehouse: str, sql: str):
     con = duckdb.connect(warehouse, read_only=True)
     try:
-        return con.execute(
-            "SELECT product_category FROM marts.fct_orders GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
-        ).fetchone()[0]
+        return con.execute(sql).fetchone()[0]
     finally:
         con.close()
 
 
 def test_dashboard_on_marts_dbt_built_from_pipeline_output(demo_warehouse, tmp_path):
-    category = _busiest_category(demo_warehouse)
+    category = _one_value(
+        demo_warehouse, "SELECT product_category FROM marts.fct_orders GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+    )
     with served(demo_warehouse) as url, chromium(str(tmp_path / "chromium")) as driver:
         driver.get(url)
         wait_for_render(driver, "")
@@ -54,7 +39,8 @@ def test_dashboard_on_marts_dbt_built_from_pipeline_output(demo_warehouse, tmp_p
         assert all(marks > 0 for marks in drawn_charts(driver).values()), drawn_charts(driver)
         check_page_against_marts(driver, demo_warehouse)
         events = driver.find_element("css selector", '[data-fresh="events"]').text
-        assert int(events.replace(",", "")) > 3000
+        loaded = _one_value(demo_warehouse, "SELECT count(*) FROM raw_events")
+        assert int(events.replace(",", "")) == loaded > DEMO_EVENTS * 3 // 4
 
         Select(driver.find_element("id", "category")).select_by_value(category)
         wait_for_render(driver, f"category={category}")

@@ -164,16 +164,12 @@ def test_cli_refuses_a_port_in_use(server, capsys):
 
 
 @pytest.mark.e2e
-def test_demo_ends_with_the_dashboard_command_and_a_snapshot(tmp_path, capsys):
-    snapshot = tmp_path / "share" / "dashboard.html"
-    argv = ["demo", "-q", "--no-stream", "--num-events", "500", "--workdir", str(tmp_path / "demo")]
-    assert cli.main([*argv, "--snapshot", str(snapshot)]) == 0
-    out = capsys.readouterr().out
-    warehouse = tmp_path / "demo" / "warehouse" / "ecommerce.duckdb"
-    assert f"dashboard: beam-ecommerce dashboard --duckdb_path {warehouse}" in out
-    assert "http://127.0.0.1:8050/" in out
-    assert f"dashboard snapshot: {snapshot}" in out
-    assert "Events in warehouse" in snapshot.read_text()
+def test_demo_ends_with_the_dashboard_command_and_a_snapshot(demo_run):
+    assert demo_run.exit_code == 0, demo_run.out
+    assert f"dashboard: beam-ecommerce dashboard --duckdb_path {demo_run.warehouse}" in demo_run.out
+    assert "http://127.0.0.1:8050/" in demo_run.out
+    assert f"dashboard snapshot: {demo_run.snapshot}" in demo_run.out
+    assert "Events in warehouse" in demo_run.snapshot.read_text()
 
 
 def _status_for_host(server: DashboardServer, host: str) -> tuple[int, bytes]:

@@ -6,6 +6,7 @@ beside its own warehouse, so parallel workers never share dbt state.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from beam_ecommerce import dbt_project
 from beam_ecommerce.generator import GeneratorConfig, write_files
 from beam_ecommerce.pipelines import batch
 from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
+from tests.conftest import built_once
 
 # Two files: loaded one after the other, the second brings late status changes of the
 # first's orders, as a later load would.
@@ -37,10 +39,14 @@ class Landing:
     both: str
 
 
+def _write_landing(folder: Path) -> None:
+    write_files(CONFIG, str(folder), "jsonl", compress=False, progress=False, records_per_file=RECORDS_PER_FILE)
+
+
 @pytest.fixture(scope="session")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Landing:
-    folder = tmp_path_factory.mktemp("landing")
-    write_files(CONFIG, str(folder), "jsonl", compress=False, progress=False, records_per_file=RECORDS_PER_FILE)
+    """The generator's two files, written once per session (shared by the xdist workers)."""
+    folder = built_once(tmp_path_factory, "dbt-landing", _write_landing)
     return Landing(
         str(folder / "events-00000.jsonl"), str(folder / "events-00001.jsonl"), str(folder / "events-*.jsonl")
     )
@@ -62,10 +68,18 @@ class Built:
 
 @pytest.fixture(scope="session")
 def built(landing: Landing, tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """The generator's data set loaded by the batch pipeline, then `dbt build` on it."""
-    warehouse = tmp_path_factory.mktemp("built") / "ecommerce.duckdb"
-    load(landing.both, warehouse)
-    return Built(warehouse, dbt_project.build(warehouse))
+    """The generator's data set loaded by the batch pipeline, then `dbt build` on it; once per session.
+
+    Tests read it (read-only connections); one that opens it read-write takes ``copy_warehouse``.
+    """
+
+    def load_and_build(folder: Path) -> None:
+        warehouse = folder / "ecommerce.duckdb"
+        load(landing.both, warehouse)
+        (folder / "result.pickle").write_bytes(pickle.dumps(dbt_project.build(warehouse)))
+
+    folder = built_once(tmp_path_factory, "dbt-built", load_and_build)
+    return Built(folder / "ecommerce.duckdb", pickle.loads((folder / "result.pickle").read_bytes()))
 
 
 def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:

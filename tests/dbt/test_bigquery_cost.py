@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from beam_ecommerce import dbt_project
@@ -38,6 +39,7 @@ def test_every_bigquery_target_caps_the_bytes_a_query_may_bill() -> None:
         assert re.search(r"'(\d+)'\)", cap) and int(re.search(r"'(\d+)'\)", cap).group(1)) <= 100 * 10**9, name
 
 
+@pytest.mark.e2e
 def test_an_incremental_run_reads_raw_events_from_a_literal_date(tiny_warehouse: Path) -> None:
     dbt_project.build(tiny_warehouse)
     sql = _compiled(tiny_warehouse)
@@ -49,6 +51,7 @@ def test_an_incremental_run_reads_raw_events_from_a_literal_date(tiny_warehouse:
     assert "event_date >= date '2026-10-29'" in staged and "min(renamed.event_date)" not in staged
 
 
+@pytest.mark.e2e
 def test_a_late_backfill_widens_the_window_with_a_variable(tiny_warehouse: Path) -> None:
     dbt_project.build(tiny_warehouse)
     sql = _compiled(tiny_warehouse, "--vars", '{raw_events_since: "2026-01-01"}')

@@ -11,6 +11,7 @@ import yaml
 
 from beam_ecommerce import dbt_project
 from beam_ecommerce.dbt_project import PROJECT_DIR, DbtError
+from tests.conftest import copy_warehouse
 from tests.dbt.conftest import BIGQUERY_ONLY_MODELS, LOCAL_MODELS, Built, query
 
 
@@ -25,6 +26,7 @@ def test_a_selection_that_matches_nothing_is_an_error(tiny_warehouse):
         dbt_project.build(tiny_warehouse, select="fct_order")
 
 
+@pytest.mark.e2e
 def test_build_on_a_small_warehouse_computes_the_marts(tiny_warehouse):
     result = dbt_project.build(tiny_warehouse)
     assert result.count("model") == LOCAL_MODELS and result.count("unit_test") >= 12 and result.count("test") >= 100
@@ -43,6 +45,7 @@ def test_build_on_a_small_warehouse_computes_the_marts(tiny_warehouse):
     ]
 
 
+@pytest.mark.e2e
 def test_a_failing_data_test_is_a_one_line_error_naming_it(tiny_warehouse):
     dbt_project.build(tiny_warehouse)
     con = duckdb.connect(str(tiny_warehouse))
@@ -115,7 +118,8 @@ def test_the_daily_revenue_summary_adds_up_the_mart(built: Built):
 
 @pytest.mark.e2e
 def test_docs_generate_writes_a_catalog_of_the_marts(built: Built, tmp_path: Path):
-    outcome = dbt_project.invoke(["docs", "generate"], built.warehouse, tmp_path / "target", tmp_path / "logs")
+    warehouse = copy_warehouse(built.warehouse, tmp_path / "warehouse")  # dbt opens it read-write
+    outcome = dbt_project.invoke(["docs", "generate"], warehouse, tmp_path / "target", tmp_path / "logs")
     assert outcome.success, outcome.exception
     catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
     documented = {node["metadata"]["name"] for node in catalog["nodes"].values()}

@@ -10,6 +10,7 @@ from beam_ecommerce.cli import main
 from tests.dbt.conftest import LOCAL_MODELS
 
 
+@pytest.mark.e2e
 def test_dbt_passes_any_command_through_with_the_bundled_project(tiny_warehouse, capsys):
     code = main(["dbt", "--duckdb_path", str(tiny_warehouse), "ls", "--resource-type", "model", "--output", "name"])
     out = capsys.readouterr().out
@@ -31,10 +32,9 @@ def test_dbt_user_errors_are_one_line(argv, message, capsys):
 
 
 @pytest.mark.e2e
-def test_the_demo_builds_the_marts_and_shows_daily_revenue(tmp_path, capsys):
-    code = main(["demo", "-q", "--no-stream", "--num-events", "3000", "--workdir", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert code == 0, out
+def test_the_demo_builds_the_marts_and_shows_daily_revenue(demo_run):
+    out = demo_run.out
+    assert demo_run.exit_code == 0, out
     assert re.search(rf"dbt build OK: {LOCAL_MODELS} models, 2 seeds, \d+ data tests, \d+ unit tests", out)
     table = out.split("revenue by order date")[1].splitlines()
     assert table[1].split() == ["date", "orders", "cancelled", "refunded", "net", "EUR"]

@@ -51,6 +51,7 @@ def _parse(target: str, tmp_path: Path) -> dict[str, dict]:
     return nodes
 
 
+@pytest.mark.e2e
 def test_the_bigquery_target_parses_offline_with_partitioning_and_clustering(tmp_path, monkeypatch):
     """No credentials, no network: every model's BigQuery variant goes through dbt's parser."""
     monkeypatch.setenv("BEAM_ECOMMERCE_GCP_PROJECT", "shop-analytics")
@@ -69,6 +70,7 @@ def test_the_bigquery_target_parses_offline_with_partitioning_and_clustering(tmp
     assert not [name for name in nodes if name.startswith("unit_test:")]
 
 
+@pytest.mark.e2e
 def test_the_local_target_lands_in_staging_and_marts_without_bigquery_configs(tmp_path):
     nodes = _parse("local", tmp_path)
     for name in PARTITIONED:

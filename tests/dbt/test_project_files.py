@@ -83,6 +83,7 @@ def test_dbt_state_folders_are_ignored_by_git():
     assert check.stdout.split() == ignored
 
 
+@pytest.mark.e2e
 def test_sqlfluff_finds_nothing_in_the_models():
     lint = subprocess.run(
         [sys.executable, "-m", "sqlfluff", "lint", "models", "--nofail", "--format", "github-annotation-native"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -30,6 +31,7 @@ from beam_ecommerce.records import RawRecord
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
 from beam_ecommerce.transforms.live_metrics import LiveMetrics
 from beam_ecommerce.transforms.stream_dedupe import DeduplicateStream
+from tests.conftest import built_once, copy_warehouse
 
 LATENESS = timedelta(hours=1)
 CONTEXT = RunContext("live-vs-batch", "test")
@@ -66,15 +68,22 @@ def _stream(warehouse: DuckDBWarehouse, staging: str, messages: list[RawRecord])
         _ = live | WriteLiveMetricsToDuckDB(warehouse)
 
 
-@pytest.mark.e2e
-def test_closed_windows_of_the_stream_equal_the_marts_after_dbt_build(tmp_path):
-    path = tmp_path / "ecommerce.duckdb"
-    warehouse = DuckDBWarehouse(str(path))
+def _stream_then_build(folder: Path) -> None:
+    warehouse = DuckDBWarehouse(str(folder / "ecommerce.duckdb"))
     warehouse.prepare()
-    now = datetime.now(UTC)
-    _stream(warehouse, str(tmp_path / "staging"), _messages(now, minutes=5))
-    dbt_project.build(path)
+    _stream(warehouse, str(folder / "staging"), _messages(datetime.now(UTC), minutes=5))
+    dbt_project.build(Path(warehouse.path))
 
+
+@pytest.fixture(scope="session")
+def streamed_and_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five minutes of the stream's live_metrics and raw rows, then `dbt build`: made once per session."""
+    return built_once(tmp_path_factory, "live-vs-batch", _stream_then_build) / "ecommerce.duckdb"
+
+
+@pytest.mark.e2e
+def test_closed_windows_of_the_stream_equal_the_marts_after_dbt_build(streamed_and_built, tmp_path):
+    path = copy_warehouse(streamed_and_built, tmp_path)  # the comparison opens it read-write
     result = compare_live_with_marts(str(path))
 
     con = duckdb.connect(str(path), read_only=True)
@@ -90,13 +99,9 @@ def test_closed_windows_of_the_stream_equal_the_marts_after_dbt_build(tmp_path):
 
 
 @pytest.mark.e2e
-def test_a_changed_live_figure_is_reported_as_a_difference(tmp_path):
+def test_a_changed_live_figure_is_reported_as_a_difference(streamed_and_built, tmp_path):
     """The comparison can fail: one window's orders changed by hand makes exactly one difference."""
-    path = tmp_path / "ecommerce.duckdb"
-    warehouse = DuckDBWarehouse(str(path))
-    warehouse.prepare()
-    _stream(warehouse, str(tmp_path / "staging"), _messages(datetime.now(UTC), minutes=2))
-    dbt_project.build(path)
+    path = copy_warehouse(streamed_and_built, tmp_path)
     con = duckdb.connect(str(path))
     try:
         con.execute("UPDATE live_metrics SET orders = orders + 1 WHERE rowid = (SELECT min(rowid) FROM live_metrics)")

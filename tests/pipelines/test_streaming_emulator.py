@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -11,6 +9,7 @@ from beam_ecommerce.generator import GeneratorConfig, generate_events
 from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, emulator_missing_reason, pubsub_emulator
 from beam_ecommerce.pipelines import streaming
+from tests.waits import wait_until_accounted
 
 PROJECT = "beam-ecommerce-test"
 pytestmark = [
@@ -42,7 +41,8 @@ def test_published_events_land_exactly_once_and_bad_ones_in_the_dead_letter(tmp_
         for record in records:
             publisher.publish(topic, record.payload, kind=record.kind)
         warehouse = str(tmp_path / "w.duckdb")
-        pipeline, _ = streaming.build_pipeline(
+        DuckDBWarehouse(warehouse).prepare()  # so that its books can be read before the first load
+        pipeline, context = streaming.build_pipeline(
             PipelineOptions(
                 [
                     f"--input_subscription={subscription}",
@@ -56,10 +56,8 @@ def test_published_events_land_exactly_once_and_bad_ones_in_the_dead_letter(tmp_
         )
         result = pipeline.run()
         try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and _counts(warehouse) != (valid, malformed):
-                time.sleep(1)
-            time.sleep(3)  # anything more that lands now would be a duplicate
+            # Once the books account for every published message, nothing more can arrive.
+            assert wait_until_accounted(DuckDBWarehouse(warehouse), context.run_id, len(records)) == len(records)
             assert _counts(warehouse) == (valid, malformed)
         finally:
             result.cancel()

@@ -18,7 +18,6 @@ import duckdb
 import orjson
 import pytest
 
-from beam_ecommerce.cli import main
 from beam_ecommerce.generator import GeneratorConfig, write_files
 from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.pipelines import batch
@@ -27,6 +26,7 @@ from beam_ecommerce.pipelines.streaming import write_stream_report
 from beam_ecommerce.records import RawRecord
 from beam_ecommerce.schemas import csv_columns
 from beam_ecommerce.transforms import RunContext, dead_letter_row
+from tests.conftest import DEMO_EVENTS
 from tests.reliability.support import batch_args
 from tests.samples import sample_event
 
@@ -141,11 +141,10 @@ def test_a_stream_run_report_comes_from_the_warehouse_books_and_counts_late_even
 
 
 @pytest.mark.e2e
-def test_the_demo_prints_its_run_report(tmp_path, capsys):
-    assert main(["demo", "-q", "--no-stream", "--num-events", "2000", "--workdir", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    (path,) = re.findall(r"run report:\s+(\S+\.json)", out)
+def test_the_demo_prints_its_run_report(demo_run):
+    assert demo_run.exit_code == 0, demo_run.out
+    (path,) = re.findall(r"run report:\s+(\S+\.json)", demo_run.out)
     report = read_run_report(path)
-    assert Path(path).parent == tmp_path / "warehouse" / "runs"
-    assert (report["records_in"], report["lost"]) == (2000, 0)
-    assert json.dumps(report, indent=2, sort_keys=True) in out
+    assert Path(path).parent == demo_run.workdir / "warehouse" / "runs"
+    assert (report["records_in"], report["lost"]) == (DEMO_EVENTS, 0)
+    assert json.dumps(report, indent=2, sort_keys=True) in demo_run.out

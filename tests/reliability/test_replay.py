@@ -64,6 +64,7 @@ def _snapshot(tmp_path: Path) -> tuple:
     return content(warehouse, "raw_events"), content(warehouse, "dead_letter"), files
 
 
+@pytest.mark.e2e
 def test_replay_loads_what_a_fix_repairs_once_and_a_dry_run_writes_nothing(tmp_path):
     _inputs(tmp_path / "in")
     first = batch.run([f"--input={tmp_path}/in/events.*", *_options(tmp_path)])
@@ -151,6 +152,7 @@ def _attempts(warehouse: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
+@pytest.mark.e2e
 def test_failed_replays_keep_one_dead_letter_per_source_record_and_record_each_attempt(tmp_path, monkeypatch):
     """4 replays of 40 dead letters whose fix changes the payload and still fails (30 at validate, 10 at the fix
     itself) leave the same 40 dead letters, with 4 attempts each; repairing one loads it exactly once."""
@@ -199,6 +201,7 @@ def _dead_letter_id(warehouse: Path, event_id: str) -> str:
         con.close()
 
 
+@pytest.mark.e2e
 def test_late_dead_letters_replay_from_the_table_within_a_time_range(tmp_path):
     """A stream's late events (stage ``late``) load through the batch core; ``--since``/``--until`` pick them."""
     warehouse = DuckDBWarehouse(str(tmp_path / "wh" / "w.duckdb"))
@@ -227,6 +230,7 @@ def test_late_dead_letters_replay_from_the_table_within_a_time_range(tmp_path):
     assert counts(warehouse.path)["raw_events"] == 3
 
 
+@pytest.mark.e2e
 def test_the_replay_command_prints_its_reconciliation(tmp_path, capsys):
     _inputs(tmp_path / "in")
     batch.run([f"--input={tmp_path}/in/events.*", *_options(tmp_path)])

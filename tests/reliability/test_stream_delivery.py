@@ -40,6 +40,7 @@ from beam_ecommerce.generator import GeneratorConfig, generate_events
 from beam_ecommerce.generator.config import GeneratedRecord
 from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, emulator_missing_reason, pubsub_emulator
+from tests.waits import POLL_SECONDS, wait_until
 
 PROJECT = "beam-ecommerce-delivery"
 RATE = 500.0  # messages per second, as the issue asks
@@ -154,38 +155,40 @@ def _rows_loaded(path: str) -> int:
         con.close()
 
 
-def _wait_until(condition: Callable[[], bool], stream: subprocess.Popen, what: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
+def _wait_until(condition: Callable[[], bool], stream: subprocess.Popen, what: str) -> None:
+    def stream_running() -> None:
         if stream.poll() is not None:
             raise AssertionError(f"the stream exited ({stream.returncode}) before {what}: {stream.stderr.read()}")
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.2)
+
+    wait_until(condition, what, check=stream_running)
 
 
 def _pull_back(subscription: str, expected: int, ack_deadline: float = 10) -> Counter[str]:
     """The messages still in the subscription, by id (acknowledged: pulled back for good).
 
-    Stops once ``expected`` messages are back (and nothing more came for 2 s), or after an
-    ack deadline and a margin without any: a message whose lease a stopped stream did not
-    release comes back within one deadline.
+    Stops once ``expected`` messages are back and the subscription has nothing more to
+    give (a pull that returns at once, empty), or after an ack deadline and a margin
+    without any: a message whose lease a stopped stream did not release comes back
+    within one deadline.
     """
     from google.cloud import pubsub_v1
 
     subscriber = pubsub_v1.SubscriberClient()
     found: Counter[str] = Counter()
     quiet_since = time.monotonic()
-    while sum(found.values()) < expected or time.monotonic() - quiet_since < 2:
-        if time.monotonic() - quiet_since > ack_deadline + 5:
-            break
-        response = subscriber.pull(subscription=subscription, max_messages=1000, timeout=5)
+    while True:
+        # return_immediately (deprecated on Google's service, honoured by the emulator): "empty now", no long poll.
+        response = subscriber.pull(subscription=subscription, max_messages=1000, return_immediately=True, timeout=5)
         if response.received_messages:
             found.update(received.message.message_id for received in response.received_messages)
             subscriber.acknowledge(
                 subscription=subscription, ack_ids=[received.ack_id for received in response.received_messages]
             )
             quiet_since = time.monotonic()
-    return found
+        elif sum(found.values()) >= expected or time.monotonic() - quiet_since > ack_deadline + 5:
+            return found
+        else:
+            time.sleep(POLL_SECONDS)
 
 
 def classify(published: dict[str, GeneratedRecord], warehouse: str, subscription: str) -> Classified:

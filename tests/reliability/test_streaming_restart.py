@@ -9,7 +9,6 @@ once, by the two runs' books together: rows loaded + dead letters + duplicates a
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,6 +18,7 @@ from beam_ecommerce.generator import GeneratorConfig, generate_events
 from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, emulator_missing_reason, pubsub_emulator
 from beam_ecommerce.pipelines import streaming
+from tests.waits import wait_until_accounted
 
 PROJECT = "beam-ecommerce-restart"
 pytestmark = [
@@ -49,13 +49,6 @@ def _stream(subscription: str, warehouse: DuckDBWarehouse, run_id: str) -> Itera
         assert not thread.is_alive(), "the stream did not stop"
 
 
-def _wait_for(warehouse: DuckDBWarehouse, run_id: str, expected: int, timeout: float = 90) -> int:
-    deadline = time.monotonic() + timeout
-    while (found := warehouse.accounted_so_far(run_id)) < expected and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return found
-
-
 def test_a_stream_stopped_and_restarted_loses_no_message_and_absorbs_re_sends(tmp_path):
     from google.cloud import pubsub_v1
 
@@ -76,11 +69,12 @@ def test_a_stream_stopped_and_restarted_loses_no_message_and_absorbs_re_sends(tm
 
         with _stream(subscription, warehouse, "before-restart"):
             publish(before)
-            assert _wait_for(warehouse, "before-restart", len(before)) == len(before)
+            assert wait_until_accounted(warehouse, "before-restart", len(before)) == len(before)
         publish(after + resent)  # while the stream is down: the subscription keeps them
         with _stream(subscription, warehouse, "after-restart"):
-            assert _wait_for(warehouse, "after-restart", len(after) + len(resent)) == len(after) + len(resent)
-            time.sleep(3)  # anything more that landed now would be counted twice
+            # Every message in the books: nothing more arrives, and one counted twice fails the totals below.
+            expected = len(after) + len(resent)
+            assert wait_until_accounted(warehouse, "after-restart", expected) == expected
 
     first, second = warehouse.run_totals("before-restart"), warehouse.run_totals("after-restart")
     assert first.accounted + second.accounted == len(records) + len(resent), "every message once"

@@ -1,0 +1,105 @@
+"""Session fixtures of the whole suite: demo-sized runs made once and read by many tests.
+
+Under pytest-xdist each worker runs a session fixture once. A run shared here is made by
+the first worker that needs it, under a file lock in the folder all workers of one pytest
+session share, and read from there by the others; a run that failed half-way is made
+again. Tests only read these runs: one that writes takes a copy (``copy_warehouse``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Runs the files that hold e2e tests first, each file's tests still together and in order.
+
+    pytest-xdist hands tests out in this order: the long runs start first and the short
+    tests fill in at the end, so the workers finish together. A file is moved whole, so
+    its module fixtures are still made once per worker.
+    """
+    heavy_files = {item.path for item in items if item.get_closest_marker("e2e")}
+    items.sort(key=lambda item: item.path not in heavy_files)
+
+
+# One demo run (no stream) serves every test that checks what the demo prints or leaves.
+DEMO_EVENTS = 2000
+_DONE = ".built"
+
+
+def _session_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder every worker of this pytest session shares (its own temp folder without xdist).
+
+    Without xdist the parent would be shared with other pytest sessions on the machine.
+    """
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """The folder ``name`` that ``build`` filled, built by one worker of the session only."""
+    shared = _session_folder(tmp_path_factory)
+    folder = shared / f"shared-{name}"
+    with open(shared / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (folder / _DONE).exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed half-way
+            folder.mkdir()
+            build(folder)
+            (folder / _DONE).touch()
+    return folder
+
+
+def copy_warehouse(warehouse: Path, into: Path) -> Path:
+    """A private copy of a shared DuckDB file, for a test that writes to it or opens it read-write."""
+    into.mkdir(parents=True, exist_ok=True)
+    wal = warehouse.with_name(warehouse.name + ".wal")  # rows not yet checkpointed into the file
+    if wal.exists():
+        shutil.copy2(wal, into / wal.name)
+    return Path(shutil.copy2(warehouse, into / warehouse.name))
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What ``beam-ecommerce demo -q --no-stream --snapshot ...`` returned, printed and left in its workdir."""
+
+    exit_code: int
+    out: str
+    workdir: Path
+
+    @property
+    def warehouse(self) -> Path:
+        return self.workdir / "warehouse" / "ecommerce.duckdb"
+
+    @property
+    def snapshot(self) -> Path:
+        return self.workdir / "share" / "dashboard.html"
+
+
+def _run_demo(folder: Path) -> None:
+    from beam_ecommerce.cli import main
+
+    workdir = folder / "demo"
+    argv = ["demo", "-q", "--no-stream", "--num-events", str(DEMO_EVENTS), "--workdir", str(workdir)]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([*argv, "--snapshot", str(workdir / "share" / "dashboard.html")])
+    (folder / "run.json").write_text(json.dumps({"exit_code": code, "out": out.getvalue()}))
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The demo, run once per session in-process by its CLI entry point (tests must not write to its files)."""
+    folder = built_once(tmp_path_factory, "demo", _run_demo)
+    printed = json.loads((folder / "run.json").read_text())
+    return DemoRun(printed["exit_code"], printed["out"], folder / "demo")
