@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 from typing import TYPE_CHECKING
 
 from beam_ecommerce.cli.errors import PROG, UserError, run_errors
@@ -55,8 +56,13 @@ def handle_stream(args: argparse.Namespace) -> int:
 def _stream(pipeline_argv: list[str], duration: float | None) -> int:
     from beam_ecommerce.pipelines import streaming
 
-    with run_errors():
-        outcome = streaming.run(pipeline_argv, duration=duration)
+    # SIGTERM (docker stop, systemd, a scheduler) drains the stream as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with run_errors():
+            outcome = streaming.run(pipeline_argv, duration=duration)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if outcome is not None:
         print(f"stream run {outcome.landed.run_id} landed {stream_line(outcome.landed)}")
         print(f"run report: {outcome.report}")

@@ -283,6 +283,8 @@ def test_serving_on_every_address_warns_on_stderr(warehouse, server):
         stderr=subprocess.PIPE,
         text=True,
         env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
+        # As from a terminal: a test run started in the background ignores SIGINT, and children inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         url = dashboard.stdout.readline().split(" on ")[-1].split()[0]

@@ -138,7 +138,15 @@ def _stream_process(subscription: str, warehouse: str, run_id: str, *extra: str)
         *extra,
     ]
     env = os.environ | {"PYTHONPATH": str(WORKTREE)}
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # As from a terminal: a test run started in the background ignores SIGINT, and children inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def _rows_loaded(path: str) -> int:
@@ -237,10 +245,10 @@ class _Trial:
     stream: subprocess.Popen
     publisher: _Publisher
 
-    def stop(self) -> tuple[int, str, str]:
-        """SIGINT while the publisher still sends; then let the publisher finish; the stream's exit and output."""
+    def stop(self, stop_signal: signal.Signals = signal.SIGINT) -> tuple[int, str, str]:
+        """``stop_signal`` while the publisher still sends, then the publisher finishes; the stream's exit, output."""
         assert self.publisher.is_alive(), "the publisher must still be sending when the stream is stopped"
-        self.stream.send_signal(signal.SIGINT)
+        self.stream.send_signal(stop_signal)
         self.publisher.finish_after(SENT_AFTER_SIGINT)
         out, err = self.stream.communicate(timeout=300)
         self.publisher.join(timeout=120)
@@ -283,6 +291,17 @@ def test_sigint_mid_publish_loses_no_message(emulator, tmp_path, trial_number):
     _wait_until(lambda: _rows_loaded(trial.warehouse) >= SIGINT_AFTER_LOADED, trial.stream, "rows were loaded")
     returncode, _, err = trial.stop()
     assert returncode == 0, err
+    _assert_books_balance(trial, trial.classify())
+
+
+@on_the_emulator
+def test_sigterm_mid_publish_drains_as_ctrl_c_does(emulator, tmp_path):
+    """``docker stop``, systemd and schedulers stop a process with SIGTERM: the stream drains and books it all."""
+    trial = _start_trial("sigterm", tmp_path, 6)
+    _wait_until(lambda: _rows_loaded(trial.warehouse) >= SIGINT_AFTER_LOADED, trial.stream, "rows were loaded")
+    returncode, _, err = trial.stop(signal.SIGTERM)
+    assert returncode == 0, err
+    assert _report(trial.warehouse, trial.name)["details"]["drained"] is True
     _assert_books_balance(trial, trial.classify())
 
 
