@@ -29,6 +29,7 @@ from beam_ecommerce import cli
 from beam_ecommerce.dashboard import DashboardServer, DuckDBReader, write_snapshot
 from beam_ecommerce.dashboard.page import PLOTLY_JS_ROUTE
 from beam_ecommerce.dashboard.server import host_allowed
+from tests.commands import cli_command
 from tests.dashboard.warehouse_fixture import insert_raw_events, make_warehouse
 
 
@@ -276,15 +277,13 @@ def test_a_client_that_resets_the_connection_mid_response_is_one_line_not_a_trac
 def test_serving_on_every_address_warns_on_stderr(warehouse, server):
     """The real command in its own process, stopped with Ctrl-C (SIGINT) once it has answered a request."""
     assert not server.exposed
-    command = [sys.executable, "-m", "beam_ecommerce.cli", "dashboard", "--duckdb_path", warehouse]
+    command = cli_command("dashboard", "--duckdb_path", warehouse)
     dashboard = subprocess.Popen(
         [*command, "--host", "0.0.0.0", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
-        # As from a terminal: a test run started in the background ignores SIGINT, and children inherit that.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         url = dashboard.stdout.readline().split(" on ")[-1].split()[0]

@@ -40,6 +40,7 @@ from beam_ecommerce.generator import GeneratorConfig, generate_events
 from beam_ecommerce.generator.config import GeneratedRecord
 from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from beam_ecommerce.io.pubsub_emulator import create_topic_and_subscription, emulator_missing_reason, pubsub_emulator
+from tests.commands import cli_command
 from tests.waits import POLL_SECONDS, wait_until
 
 PROJECT = "beam-ecommerce-delivery"
@@ -124,10 +125,7 @@ class _Publisher(threading.Thread):
 
 def _stream_process(subscription: str, warehouse: str, run_id: str, *extra: str) -> subprocess.Popen:
     """``beam-ecommerce stream`` in its own process, as a user starts it."""
-    command = [
-        sys.executable,
-        "-m",
-        "beam_ecommerce.cli",
+    command = cli_command(
         "stream",
         f"--input_subscription={subscription}",
         f"--duckdb_path={warehouse}",
@@ -136,7 +134,7 @@ def _stream_process(subscription: str, warehouse: str, run_id: str, *extra: str)
         "--allowed_lateness_seconds=315360000",  # the generator's events are in the past
         "--dedupe_horizon_seconds=315360000",
         *extra,
-    ]
+    )
     env = os.environ | {"PYTHONPATH": str(WORKTREE)}
     return subprocess.Popen(
         command,
@@ -144,8 +142,6 @@ def _stream_process(subscription: str, warehouse: str, run_id: str, *extra: str)
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # As from a terminal: a test run started in the background ignores SIGINT, and children inherit that.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
