@@ -450,9 +450,17 @@ def gcs_emulator(monkeypatch):
 
 @pytest.mark.e2e
 def test_the_image_upload_command_writes_csv_files_where_the_dag_reads_the_day(gcs_emulator, monkeypatch, capsys):
-    """`docker run ... --gcs-upload --gcs-bucket B --num-events 500`, against a local GCS stand-in (no real bucket)."""
+    """`docker run ... --gcs-upload --gcs-bucket B --num-events 500`, against a local GCS stand-in (no real bucket).
+
+    There are no Google credentials here: Beam's lookup of them is answered "anonymous" up front
+    (its private per-process cache), instead of four retries with back-off (about 20 s).
+    """
+    from apache_beam.internal.gcp import auth
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
+
+    monkeypatch.setattr(auth._Credentials, "_credentials_init", True)
+    monkeypatch.setattr(auth._Credentials, "_credentials", None)
 
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     client = storage.Client(project="p", credentials=AnonymousCredentials())
