@@ -232,8 +232,15 @@ def _add_demo(subparsers, common: argparse.ArgumentParser) -> None:
     demo.add_argument("--no-stream", action="store_true", help="leave out the streaming leg")
     demo.add_argument("--stream-events", type=_positive_int, default=1000, help="events the streaming leg publishes")
     demo.add_argument("--stream-rate", type=float, default=None, help="messages/s the streaming leg publishes")
-    demo.add_argument("--open", action="store_true", help="at the end, serve the dashboard and open it in a browser")
-    demo.add_argument("--snapshot", metavar="FILE", help="at the end, write the dashboard as one static HTML file")
+    _add_page_arguments(
+        demo, "at the end, serve the dashboard and ", "at the end, write the dashboard as one static HTML file"
+    )
+
+
+def _add_page_arguments(parser: argparse.ArgumentParser, open_prefix: str, snapshot_help: str) -> None:
+    """``--open`` and ``--snapshot``: what ``demo`` and ``dashboard`` do with the dashboard page."""
+    parser.add_argument("--open", action="store_true", help=f"{open_prefix}open the page in a browser")
+    parser.add_argument("--snapshot", metavar="FILE", help=snapshot_help)
 
 
 def _add_dashboard(subparsers, parents: list[argparse.ArgumentParser]) -> None:
@@ -261,8 +268,7 @@ def _add_dashboard(subparsers, parents: list[argparse.ArgumentParser]) -> None:
         "requests for any other name are refused, against DNS rebinding",
     )
     dashboard.add_argument("--port", type=_port, default=8050, help="port (default 8050; 0 picks a free one)")
-    dashboard.add_argument("--open", action="store_true", help="open the page in a browser")
-    dashboard.add_argument("--snapshot", metavar="FILE", help="write a static HTML snapshot to FILE and exit")
+    _add_page_arguments(dashboard, "", "write a static HTML snapshot to FILE and exit")
 
 
 def _add_dbt(subparsers, parents: list[argparse.ArgumentParser]) -> None:
