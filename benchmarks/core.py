@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 
 from beam_ecommerce.records import RawBatch, RawRecord
-from beam_ecommerce.transforms.dead_letter import RunContext
+from beam_ecommerce.records.dead_letter import RunContext
 from beam_ecommerce.transforms.process import RunFastCore, RunStages, core_stages
 
 SEED = 7

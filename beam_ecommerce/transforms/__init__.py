@@ -1,6 +1,7 @@
 """The transform core: the same PTransforms run in the batch and the streaming pipeline."""
 
-from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RecordError, RunContext, dead_letter_row
+from beam_ecommerce.records.dead_letter import RunContext, dead_letter_row
+from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RecordError
 from beam_ecommerce.transforms.dedupe import DeduplicateEvents
 from beam_ecommerce.transforms.enrich import EnrichEvents
 from beam_ecommerce.transforms.parse import ParseEvents

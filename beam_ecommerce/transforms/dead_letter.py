@@ -1,7 +1,6 @@
 """The batch-routing DoFn every stage of the core is built on, and the dead-letter output it feeds.
 
-The dead-letter row itself is a record (``beam_ecommerce.records.dead_letter``); its names are
-re-exported here for the stages of the core, which build such rows.
+The dead-letter row itself is a record (``beam_ecommerce.records.dead_letter``).
 """
 
 from __future__ import annotations
@@ -15,34 +14,7 @@ from apache_beam import pvalue
 
 from beam_ecommerce import metrics
 from beam_ecommerce.records import Event, EventBatch
-from beam_ecommerce.records.dead_letter import (
-    ENRICH,
-    MAX_MESSAGE_CHARS,
-    PARSE,
-    SINK,
-    UNEXPECTED_ERROR,
-    VALIDATE,
-    RunContext,
-    dead_letter_row,
-    original_payload,
-    original_record,
-)
-
-__all__ = [
-    "DEAD_LETTER_TAG",
-    "ENRICH",
-    "MAX_MESSAGE_CHARS",
-    "PARSE",
-    "SINK",
-    "UNEXPECTED_ERROR",
-    "VALIDATE",
-    "RecordError",
-    "RouteBatch",
-    "RunContext",
-    "dead_letter_row",
-    "original_payload",
-    "original_record",
-]
+from beam_ecommerce.records.dead_letter import UNEXPECTED_ERROR, RunContext, dead_letter_row
 
 DEAD_LETTER_TAG = "dead_letter"
 

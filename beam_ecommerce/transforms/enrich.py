@@ -13,8 +13,9 @@ import apache_beam as beam
 from apache_beam.utils.secret import Secret
 
 from beam_ecommerce.records import Event, EventBatch
+from beam_ecommerce.records.dead_letter import ENRICH, RunContext
 from beam_ecommerce.schemas import event_schemas
-from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, ENRICH, RecordError, RouteBatch, RunContext
+from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RecordError, RouteBatch
 from beam_ecommerce.transforms.pii import Pseudonymizer, pii_key_text
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from beam_ecommerce.records import Event
-from beam_ecommerce.transforms.dead_letter import RecordError, RouteBatch, RunContext
+from beam_ecommerce.records.dead_letter import RunContext
+from beam_ecommerce.transforms.dead_letter import RecordError, RouteBatch
 
 LATE = "late"
 

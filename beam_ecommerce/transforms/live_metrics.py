@@ -24,7 +24,7 @@ from apache_beam.transforms import trigger, window
 from apache_beam.utils.windowed_value import PaneInfoTiming
 
 from beam_ecommerce.records import Row
-from beam_ecommerce.transforms.dead_letter import RunContext
+from beam_ecommerce.records.dead_letter import RunContext
 
 WINDOW_SECONDS = 60
 EARLY_FIRING_SECONDS = 2

@@ -24,8 +24,9 @@ from beam_ecommerce.records import (
     RawBatch,
     RawRecord,
 )
+from beam_ecommerce.records.dead_letter import PARSE, RunContext
 from beam_ecommerce.schemas import event_schemas
-from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, PARSE, RecordError, RouteBatch, RunContext
+from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RecordError, RouteBatch
 
 # Records a reader marked as not parseable, by attribute: the dead letter's error type.
 _READER_REJECTIONS = {READ_ERROR_ATTRIBUTE: "unreadable_input", TOO_LARGE_ATTRIBUTE: "record_too_large"}

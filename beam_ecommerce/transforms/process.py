@@ -13,8 +13,9 @@ from apache_beam.utils.secret import Secret
 
 from beam_ecommerce import metrics
 from beam_ecommerce.records import JSON, Event, EventBatch, RawBatch, RawRecord, RowBatch
+from beam_ecommerce.records.dead_letter import RunContext
 from beam_ecommerce.schemas.decoders import contract_decoder
-from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RecordError, RouteBatch, RunContext
+from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RecordError, RouteBatch
 from beam_ecommerce.transforms.enrich import EnrichEvent
 from beam_ecommerce.transforms.lateness import LatenessGate
 from beam_ecommerce.transforms.parse import READ_ERROR_ATTRIBUTE, ParseRecord

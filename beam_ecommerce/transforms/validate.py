@@ -6,8 +6,9 @@ import apache_beam as beam
 import fastjsonschema
 
 from beam_ecommerce.records import Event, EventBatch
+from beam_ecommerce.records.dead_letter import VALIDATE, RunContext
 from beam_ecommerce.schemas import event_schemas, event_types, validator
-from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, VALIDATE, RecordError, RouteBatch, RunContext
+from beam_ecommerce.transforms.dead_letter import DEAD_LETTER_TAG, RecordError, RouteBatch
 
 
 def validate_event(fields: dict) -> None:

@@ -15,8 +15,9 @@ from itertools import repeat
 from typing import Any
 
 from beam_ecommerce.records import Event
+from beam_ecommerce.records.dead_letter import SINK, RunContext
 from beam_ecommerce.schemas import RAW_EVENTS, Table
-from beam_ecommerce.transforms.dead_letter import SINK, RecordError, RouteBatch, RunContext
+from beam_ecommerce.transforms.dead_letter import RecordError, RouteBatch
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _NUMERIC = ("INT64", "FLOAT64")

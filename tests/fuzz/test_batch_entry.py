@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 
 from beam_ecommerce.io.files import ReadEventFiles
 from beam_ecommerce.records import CSV
+from beam_ecommerce.records.dead_letter import original_payload, original_record
 from beam_ecommerce.schemas import csv_columns
 from beam_ecommerce.transforms import ProcessEvents, RunContext
-from beam_ecommerce.transforms.dead_letter import original_payload, original_record
 from tests.fuzz.poison import BOM, csv_records, json_payloads
 
 CONTEXT = RunContext("fuzz-batch", "test")

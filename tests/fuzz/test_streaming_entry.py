@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from beam_ecommerce.records import RawRecord
+from beam_ecommerce.records.dead_letter import original_record
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
-from beam_ecommerce.transforms.dead_letter import original_record
 from tests.fuzz.poison import json_payloads
 
 CONTEXT = RunContext("fuzz-stream", "test")

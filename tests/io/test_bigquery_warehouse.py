@@ -15,8 +15,8 @@ from apache_beam.io.gcp.bigquery_tools import RetryStrategy
 
 from beam_ecommerce.io.bigquery.load import table_resource
 from beam_ecommerce.io.bigquery.sinks import rejected_row_to_dead_letter, to_bigquery_row
+from beam_ecommerce.records.dead_letter import RunContext, original_payload
 from beam_ecommerce.schemas import DEAD_LETTER, RAW_EVENTS
-from beam_ecommerce.transforms.dead_letter import RunContext, original_payload
 from tests.cloud_pipeline import bigquery_streaming_pipeline
 
 ROW = {

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from beam_ecommerce.io.duckdb.sinks import rows_to_jsonl
 from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse, WarehouseError
 from beam_ecommerce.records import RawRecord
-from beam_ecommerce.transforms.dead_letter import RunContext, dead_letter_row
+from beam_ecommerce.records.dead_letter import RunContext, dead_letter_row
 from tests.samples import sample_event
 
 

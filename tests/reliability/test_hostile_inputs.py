@@ -23,9 +23,9 @@ from beam_ecommerce import cli
 from beam_ecommerce.io.files import OVERSIZED_PREFIX_BYTES
 from beam_ecommerce.pipelines import batch
 from beam_ecommerce.records import RawRecord
+from beam_ecommerce.records.dead_letter import MAX_MESSAGE_CHARS, RunContext, dead_letter_row
 from beam_ecommerce.schemas import csv_columns
 from beam_ecommerce.transforms import process
-from beam_ecommerce.transforms.dead_letter import MAX_MESSAGE_CHARS, RunContext, dead_letter_row
 from tests.reliability.support import batch_args
 from tests.samples import EVENT_TYPES, sample_event
 

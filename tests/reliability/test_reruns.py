@@ -22,7 +22,7 @@ from beam_ecommerce.io.duckdb.sinks import rows_to_jsonl
 from beam_ecommerce.io.duckdb.warehouse import FAULT_VARIABLE, LOAD_INSIDE_TRANSACTION, DuckDBWarehouse
 from beam_ecommerce.pipelines import batch
 from beam_ecommerce.records import RawRecord
-from beam_ecommerce.transforms.dead_letter import RunContext, dead_letter_row
+from beam_ecommerce.records.dead_letter import RunContext, dead_letter_row
 from tests.reliability.support import batch_args, content, counts, generate
 from tests.samples import sample_event
 

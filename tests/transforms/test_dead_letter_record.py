@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from beam_ecommerce.records import CSV, RawRecord
+from beam_ecommerce.records.dead_letter import original_record
 from beam_ecommerce.transforms import RunContext, dead_letter_row
-from beam_ecommerce.transforms.dead_letter import RecordError, original_record
+from beam_ecommerce.transforms.dead_letter import RecordError
 from beam_ecommerce.transforms.parse import parse_csv
 
 CONTEXT = RunContext("r", "v")

@@ -18,11 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from beam_ecommerce.records import RawBatch, RawRecord
+from beam_ecommerce.records.dead_letter import RunContext
 from beam_ecommerce.schemas import event_schemas
 from beam_ecommerce.schemas.contract import compose_contract
 from beam_ecommerce.schemas.decoders import ContractDecoder, contract_decoder
 from beam_ecommerce.schemas.string_checks import StringTest, joined_regex
-from beam_ecommerce.transforms.dead_letter import RecordError, RunContext
+from beam_ecommerce.transforms.dead_letter import RecordError
 from beam_ecommerce.transforms.parse import parse_json
 from beam_ecommerce.transforms.process import RunFastCore, RunStages, core_stages
 from beam_ecommerce.transforms.validate import validate_event

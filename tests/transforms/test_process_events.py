@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from beam_ecommerce.records import RawRecord
+from beam_ecommerce.records.dead_letter import original_payload
 from beam_ecommerce.schemas import RAW_EVENTS
 from beam_ecommerce.transforms import ProcessEvents, RunContext
-from beam_ecommerce.transforms.dead_letter import original_payload
 from beam_ecommerce.transforms.pii import Pseudonymizer
 from tests.samples import EVENT_TYPES, sample_event
 

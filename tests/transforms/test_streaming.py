@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beam_ecommerce.records import RawRecord, RowBatch
+from beam_ecommerce.records.dead_letter import original_payload
 from beam_ecommerce.transforms import BatchRecords, ProcessEvents, RunContext
-from beam_ecommerce.transforms.dead_letter import original_payload
 from beam_ecommerce.transforms.stream_dedupe import DeduplicateStream
 from tests.samples import EVENT_TYPES, sample_event
 
