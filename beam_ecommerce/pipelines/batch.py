@@ -68,8 +68,9 @@ def run(argv: list[str] | None = None) -> RunSummary:
         summary = _resume(options)
     else:
         check_input_files(options.view_as(BatchOptions).input)
-        pipeline, context, sink = _build(options)
+        # Before the pipeline is built: it keeps a copy of the options.
         _use_local_cores(options, argv or [])
+        pipeline, context, sink = _build(options)
         result = pipeline.run()
         result.wait_until_finish()
         summary = summarize(result, context.run_id)
