@@ -15,9 +15,6 @@ from beam_ecommerce.local_defaults import DEFAULT_WAREHOUSE, EMULATOR_PROJECT, E
 
 Number = TypeVar("Number", int, float)
 
-PIPELINE_COMMANDS = ("batch", "stream", "replay")
-"""Commands that pass the options they do not know on to Beam."""
-
 
 def _checked(
     convert: Callable[[str], Number], noun: str, accepts: Callable[[Number], bool], rule: str
@@ -265,6 +262,8 @@ COMMANDS = (
     ),
 )
 """Every command, in the order the help lists them."""
+PIPELINE_COMMANDS = tuple(command.name for command in COMMANDS if command.pipeline_options is not None)
+"""Commands that pass the options they do not know on to Beam."""
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
