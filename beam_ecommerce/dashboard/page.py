@@ -16,7 +16,8 @@ from typing import Any
 from plotly.io.json import to_json_plotly
 
 from beam_ecommerce.dashboard.charts import figures
-from beam_ecommerce.dashboard.queries import Filters, collect
+from beam_ecommerce.dashboard.panels import Filters
+from beam_ecommerce.dashboard.queries import collect
 from beam_ecommerce.dashboard.reader import WarehouseReader
 
 PLOTLY_JS_ROUTE = "static/plotly.min.js"

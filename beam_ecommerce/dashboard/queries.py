@@ -1,205 +1,44 @@
-"""What the dashboard shows, as SQL on the dbt marts and the raw tables.
+"""What the dashboard shows: every panel's data, the warehouse's freshness and the filters' choices.
 
-Each section reads one mart (the contract the dbt project keeps) and returns plain,
-JSON-ready data; ``collect`` runs them all in one short read session and turns a
-missing table or an empty warehouse into a message instead of an error. Money across
-currencies is only ever added up in EUR (``net_revenue_eur``); top products are ranked
-by units, which need no currency.
+``collect`` reads them all in one short read session and turns a missing table or an
+empty warehouse into a message instead of an error; each panel's SQL is in ``panels``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from beam_ecommerce.dashboard.panels import (
+    DAILY_FUNNEL,
+    DAILY_REVENUE,
+    DAILY_REVENUE_QUERY,
+    DEAD_LETTER_TABLE,
+    DEAD_LETTERS_DAILY,
+    DEAD_LETTERS_QUERY,
+    EXCHANGE_RATES,
+    LIVE_METRICS_TABLE,
+    LIVE_PANEL,
+    ORDER_ITEMS,
+    ORDERS,
+    ORDERS_QUERY,
+    PIPELINE_RUNS,
+    PRODUCTS,
+    RAW_EVENTS_TABLE,
+    Filters,
+    funnel,
+    live_minutes_query,
+    top_products_query,
+)
 from beam_ecommerce.dashboard.reader import QueryError, ReadSession, WarehouseReader, WarehouseUnavailable
 
-DAILY_REVENUE = "marts.dm_daily_revenue"
-ORDERS = "marts.fct_orders"
-ORDER_ITEMS = "marts.fct_order_items"
-DAILY_FUNNEL = "marts.dm_daily_funnel"
-DEAD_LETTERS_DAILY = "marts.dm_dead_letters_daily"
-PRODUCTS = "marts.dim_products"
-EXCHANGE_RATES = "staging.exchange_rates"
-# The pipelines' own tables, by qualified name (``schemas.RAW_EVENTS`` and friends are their contracts).
-LIVE_METRICS_TABLE = "main.live_metrics"
-RAW_EVENTS_TABLE = "main.raw_events"
-DEAD_LETTER_TABLE = "main.dead_letter"
-PIPELINE_RUNS = "main.pipeline_runs"
-
-TOP_PRODUCTS = 10
-# The live panel: the last hour of the stream's per-minute windows, polled every second.
-LIVE_MINUTES = 60
-LIVE_PANEL = "live"
 # Streamed rows keep their Pub/Sub origin as source: ``projects/P/subscriptions/S#<message id>``
 # (batch rows carry ``<file>:<line>``). That is how a load is told apart as batch or stream.
 STREAMED_SOURCE = "projects/%#%"
 # Streaming lag is measured over the newest streamed rows, so it tracks the stream as it is now.
 LAG_SAMPLE_ROWS = 500
-
-FUNNEL_STEPS = (
-    ("view", "sessions_with_view"),
-    ("cart", "sessions_with_cart"),
-    ("order", "sessions_with_order"),
-    ("payment", "sessions_with_payment"),
-)
-
-
-@dataclass(frozen=True)
-class Filters:
-    """The page's filters; ``None`` means no bound (all dates, all categories)."""
-
-    start: date | None = None
-    end: date | None = None
-    category: str | None = None
-    live_only: bool = False
-    """Only the live panel (``panel=live``): what the page polls every second."""
-
-    @classmethod
-    def parse(cls, params: Mapping[str, str]) -> Filters:
-        """From query parameters ``start``, ``end`` (``YYYY-MM-DD``) and ``category``; raises ValueError."""
-
-        def day(name: str) -> date | None:
-            text = params.get(name, "").strip()
-            if not text:
-                return None
-            try:
-                return date.fromisoformat(text)
-            except ValueError:
-                raise ValueError(f"{name} must be a date like 2026-11-01, not {text!r}") from None
-
-        start, end = day("start"), day("end")
-        if start and end and start > end:
-            raise ValueError(f"start {start} is after end {end}")
-        panel = params.get("panel", "").strip()
-        if panel not in ("", LIVE_PANEL):
-            raise ValueError(f"panel must be {LIVE_PANEL!r} or absent, not {panel!r}")
-        return cls(start, end, params.get("category", "").strip() or None, panel == LIVE_PANEL)
-
-    def where(self, date_column: str, category_column: str | None = None) -> tuple[str, list[Any]]:
-        """A WHERE clause (possibly ``TRUE``) and its parameters for these filters."""
-        clauses, params = [], []
-        if self.start:
-            clauses.append(f"{date_column} >= ?")
-            params.append(self.start)
-        if self.end:
-            clauses.append(f"{date_column} <= ?")
-            params.append(self.end)
-        if self.category and category_column:
-            clauses.append(f"{category_column} = ?")
-            params.append(self.category)
-        return " AND ".join(clauses) or "TRUE", params
-
-
-def _number(value: Any) -> float:
-    """A SQL sum as a float; SUM over no rows is NULL, which is zero here."""
-    return float(value) if value is not None else 0.0
-
-
-def daily_revenue(session: ReadSession, filters: Filters) -> list[dict[str, Any]]:
-    where, params = filters.where("revenue_date", "product_category")
-    rows = session.rows(
-        f"SELECT revenue_date, sum(net_revenue_eur) AS net_revenue_eur FROM {DAILY_REVENUE}"
-        f" WHERE {where} GROUP BY revenue_date ORDER BY revenue_date",
-        params,
-    )
-    return [{"date": r["revenue_date"].isoformat(), "net_revenue_eur": _number(r["net_revenue_eur"])} for r in rows]
-
-
-def orders_by_category_status(session: ReadSession, filters: Filters) -> list[dict[str, Any]]:
-    where, params = filters.where("order_date", "product_category")
-    rows = session.rows(
-        f"SELECT coalesce(product_category, 'unknown') AS category, coalesce(status, 'unknown') AS status,"
-        f" count(*) AS orders FROM {ORDERS} WHERE {where} GROUP BY ALL ORDER BY category, status",
-        params,
-    )
-    return [{"category": r["category"], "status": r["status"], "orders": int(r["orders"])} for r in rows]
-
-
-def funnel(session: ReadSession, filters: Filters) -> list[dict[str, Any]]:
-    # The funnel is per session, not per category: only the dates filter it.
-    where, params = filters.where("funnel_date")
-    sums = ", ".join(f"sum({column}) AS {step}" for step, column in FUNNEL_STEPS)
-    (row,) = session.rows(f"SELECT {sums} FROM {DAILY_FUNNEL} WHERE {where}", params)
-    return [{"step": step, "sessions": int(_number(row[step]))} for step, _ in FUNNEL_STEPS]
-
-
-def top_products(
-    session: ReadSession, filters: Filters, limit: int = TOP_PRODUCTS, named: bool = False
-) -> list[dict[str, Any]]:
-    """The best sellers by units; ``named``: with their names from ``dim_products`` (else the id stands in)."""
-    where, params = filters.where("i.order_date", "i.product_category")
-    name = "any_value(coalesce(p.product_name, i.product_id))" if named else "i.product_id"
-    products = f"LEFT JOIN {PRODUCTS} AS p USING (product_id)" if named else ""
-    rows = session.rows(
-        f"SELECT i.product_id, {name} AS name, any_value(i.product_category) AS category, sum(i.quantity) AS units,"
-        f" count(DISTINCT i.order_id) AS orders FROM {ORDER_ITEMS} AS i {products} WHERE {where}"
-        f" GROUP BY i.product_id ORDER BY units DESC, i.product_id LIMIT {int(limit)}",
-        params,
-    )
-    return [
-        {
-            "product_id": r["product_id"],
-            "name": r["name"],
-            "category": r["category"],
-            "units": int(r["units"]),
-            "orders": int(r["orders"]),
-        }
-        for r in rows
-    ]
-
-
-def dead_letters(session: ReadSession, filters: Filters) -> list[dict[str, Any]]:
-    # Dead letters have no category; only the dates filter them.
-    where, params = filters.where("dead_letter_date")
-    rows = session.rows(
-        f"SELECT dead_letter_date, stage, error_type, sum(dead_letters) AS dead_letters FROM {DEAD_LETTERS_DAILY}"
-        f" WHERE {where} GROUP BY ALL ORDER BY dead_letter_date, stage, error_type",
-        params,
-    )
-    return [
-        {
-            "date": r["dead_letter_date"].isoformat(),
-            "reason": f"{r['stage']}: {r['error_type']}",
-            "dead_letters": int(r["dead_letters"]),
-        }
-        for r in rows
-    ]
-
-
-def live_minutes(session: ReadSession, filters: Filters, euro_rates: bool = False) -> list[dict[str, Any]]:
-    """The stream's last hour per event-time minute, from ``live_metrics`` (no dbt needed).
-
-    Revenue is added up in EUR with the ``exchange_rates`` seed once dbt has loaded it
-    (``euro_rates``); until then only EUR orders count. Events per second divide a
-    minute's events by the seconds of it that have passed. Dead letters have no category:
-    a category filter leaves them out. ``final`` says the watermark has closed the minute.
-    """
-    where, params = filters.where("NULL", "product_category")
-    rates = f"LEFT JOIN {EXCHANGE_RATES} AS r USING (currency)" if euro_rates else ""
-    eur = "m.gross_revenue / r.units_per_eur" if euro_rates else "CASE WHEN currency = 'EUR' THEN gross_revenue END"
-    rows = session.rows(
-        f"""SELECT window_start, sum(orders) AS orders, coalesce(sum({eur}), 0) AS revenue_eur, sum(events) AS events,
-                   sum(dead_letters) AS dead_letters, bool_or(pane_timing <> 'EARLY') AS final,
-                   least(60, greatest(1, epoch(now()) - epoch(window_start))) AS seconds
-            FROM {LIVE_METRICS_TABLE} AS m {rates}
-            WHERE window_start > now() - INTERVAL {LIVE_MINUTES} MINUTE AND {where}
-            GROUP BY window_start ORDER BY window_start""",
-        params,
-    )
-    return [
-        {
-            "minute": r["window_start"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M"),
-            "orders": int(r["orders"]),
-            "revenue_eur": round(float(r["revenue_eur"]), 2),
-            "events_per_second": round(int(r["events"]) / float(r["seconds"]), 2),
-            "dead_letters": int(r["dead_letters"]),
-            "final": bool(r["final"]),
-        }
-        for r in rows
-    ]
 
 
 def freshness(session: ReadSession, tables: frozenset[str]) -> dict[str, Any]:
@@ -281,15 +120,18 @@ BUILD_MARTS = "build the marts with dbt (the project in dbt/) on this warehouse"
 START_STREAM = "no stream has written live_metrics yet: run `beam-ecommerce stream` (or `demo`)"
 
 LIVE = Section(
-    LIVE_PANEL, LIVE_METRICS_TABLE, lambda s, f, tables: live_minutes(s, f, EXCHANGE_RATES in tables), START_STREAM
+    LIVE_PANEL,
+    LIVE_METRICS_TABLE,
+    lambda s, f, tables: live_minutes_query(EXCHANGE_RATES in tables).run(s, f),
+    START_STREAM,
 )
 SECTIONS = (
     LIVE,
-    Section("revenue", DAILY_REVENUE, lambda s, f, _: daily_revenue(s, f)),
-    Section("orders", ORDERS, lambda s, f, _: orders_by_category_status(s, f)),
+    Section("revenue", DAILY_REVENUE, lambda s, f, _: DAILY_REVENUE_QUERY.run(s, f)),
+    Section("orders", ORDERS, lambda s, f, _: ORDERS_QUERY.run(s, f)),
     Section("funnel", DAILY_FUNNEL, lambda s, f, _: funnel(s, f)),
-    Section("top_products", ORDER_ITEMS, lambda s, f, tables: top_products(s, f, named=PRODUCTS in tables)),
-    Section("dead_letters", DEAD_LETTERS_DAILY, lambda s, f, _: dead_letters(s, f)),
+    Section("top_products", ORDER_ITEMS, lambda s, f, tables: top_products_query(PRODUCTS in tables).run(s, f)),
+    Section("dead_letters", DEAD_LETTERS_DAILY, lambda s, f, _: DEAD_LETTERS_QUERY.run(s, f)),
 )
 # The marts' panels: the page's status says whether these are built.
 MART_SECTIONS = SECTIONS[1:]

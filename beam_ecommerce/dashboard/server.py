@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from beam_ecommerce.dashboard.page import PLOTLY_JS_ROUTE, live_page, payload, plotly_js, to_json
-from beam_ecommerce.dashboard.queries import Filters
+from beam_ecommerce.dashboard.panels import Filters
 from beam_ecommerce.dashboard.reader import WarehouseReader
 
 _LOGGER = logging.getLogger(__name__)

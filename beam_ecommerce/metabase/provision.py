@@ -102,8 +102,8 @@ def _card_body(question: Question, database_id: int, collection_id: int, marts: 
         "type": "question",
         "description": question.description,
         "collection_id": collection_id,
-        "display": question.display,
-        "visualization_settings": question.visualization_settings,
+        "display": question.chart.display,
+        "visualization_settings": question.chart.settings,
         "dataset_query": {
             "type": "native",
             "database": database_id,

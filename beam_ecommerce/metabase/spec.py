@@ -23,14 +23,21 @@ GRID_COLUMNS = 24
 
 
 @dataclass(frozen=True)
+class Chart:
+    """How Metabase draws a question: its ``display`` and the ``visualization_settings`` that display reads."""
+
+    display: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Question:
     """A saved native-SQL question and where it sits on the dashboard."""
 
     name: str
     description: str
     sql: str  # ``{marts}`` stands for the marts dataset, e.g. `project.analytics_marts`
-    display: str
-    visualization_settings: dict[str, Any] = field(default_factory=dict)
+    chart: Chart
     # (row, col, width, height) on the dashboard grid
     position: tuple[int, int, int, int] = (0, 0, 12, 6)
 
@@ -38,12 +45,12 @@ class Question:
         return self.sql.format(marts=marts)
 
 
-def _graph(dimensions: list[str], metrics: list[str], stacked: bool = False) -> dict[str, Any]:
-    """The settings of a line, bar, row or combo chart: ``dimensions`` along one axis, ``metrics`` on the other."""
+def _graph(display: str, dimensions: list[str], metrics: list[str], stacked: bool = False) -> Chart:
+    """A line, bar, row or combo chart: ``dimensions`` along one axis, ``metrics`` on the other."""
     settings: dict[str, Any] = {"graph.dimensions": dimensions, "graph.metrics": metrics}
     if stacked:
         settings["stackable.stack_type"] = "stacked"
-    return settings
+    return Chart(display, settings)
 
 
 QUESTIONS = (
@@ -54,8 +61,7 @@ QUESTIONS = (
         sql="""SELECT minute_start, orders, revenue_eur, events_per_second, dead_letters
 FROM {marts}.live_minutes
 ORDER BY minute_start""",
-        display="combo",
-        visualization_settings=_graph(["minute_start"], ["orders", "revenue_eur", "events_per_second", "dead_letters"]),
+        chart=_graph("combo", ["minute_start"], ["orders", "revenue_eur", "events_per_second", "dead_letters"]),
         position=(0, 0, GRID_COLUMNS, 6),
     ),
     Question(
@@ -65,8 +71,7 @@ ORDER BY minute_start""",
 FROM {marts}.dm_daily_revenue
 GROUP BY revenue_date
 ORDER BY revenue_date""",
-        display="line",
-        visualization_settings=_graph(["revenue_date"], ["net_revenue_eur"]),
+        chart=_graph("line", ["revenue_date"], ["net_revenue_eur"]),
         position=(6, 0, GRID_COLUMNS, 6),
     ),
     Question(
@@ -76,8 +81,7 @@ ORDER BY revenue_date""",
 FROM {marts}.fct_orders
 GROUP BY product_category, status
 ORDER BY product_category, status""",
-        display="bar",
-        visualization_settings=_graph(["product_category", "status"], ["orders"], stacked=True),
+        chart=_graph("bar", ["product_category", "status"], ["orders"], stacked=True),
         position=(12, 0, 12, 6),
     ),
     Question(
@@ -93,8 +97,7 @@ ORDER BY product_category, status""",
   SELECT 4, 'payment', SUM(sessions_with_payment) FROM {marts}.dm_daily_funnel
 ) AS steps
 ORDER BY step_order""",
-        display="funnel",
-        visualization_settings={"funnel.dimension": "step", "funnel.metric": "sessions"},
+        chart=Chart("funnel", {"funnel.dimension": "step", "funnel.metric": "sessions"}),
         position=(12, 12, 12, 6),
     ),
     Question(
@@ -107,8 +110,7 @@ JOIN {marts}.dim_products AS products ON products.product_id = items.product_id
 GROUP BY items.product_id, products.product_name
 ORDER BY units DESC, items.product_id
 LIMIT 10""",
-        display="row",
-        visualization_settings=_graph(["product_name"], ["units"]),
+        chart=_graph("row", ["product_name"], ["units"]),
         position=(18, 0, 12, 6),
     ),
     Question(
@@ -118,8 +120,7 @@ LIMIT 10""",
 FROM {marts}.dm_dead_letters_daily
 GROUP BY dead_letter_date, reason
 ORDER BY dead_letter_date, reason""",
-        display="bar",
-        visualization_settings=_graph(["dead_letter_date", "reason"], ["dead_letters"], stacked=True),
+        chart=_graph("bar", ["dead_letter_date", "reason"], ["dead_letters"], stacked=True),
         position=(18, 12, 12, 6),
     ),
 )
