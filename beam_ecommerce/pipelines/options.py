@@ -189,8 +189,9 @@ class BatchOptions(PipelineOptions):
         )
         parser.add_argument(
             "--local_workers",
-            default="auto",
-            help="DirectRunner worker processes (Beam's --direct_num_workers with multi_processing). auto "
-            "(default): one per CPU core for inputs of 400 MB (about 1M events) or more, where two measured "
-            "faster than one; one process below, where starting workers costs more than they save.",
+            default="1",
+            help="DirectRunner worker processes (Beam's --direct_num_workers with multi_processing): a number, "
+            "or auto for one per CPU core. Default 1: on a 2-core machine two worker processes measured "
+            "slower than one at 1M and at 10M events (each pays its own start-up, the tree's memory doubles, "
+            "and the DuckDB load runs after all processing in one of them: benchmarks/README.md).",
         )
