@@ -153,11 +153,24 @@ def _conforms(row: dict) -> bool:
     )
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(valid_events(), min_size=1, max_size=20))
-def test_valid_rows_satisfy_the_contract(events):
-    pipeline, rows, _ = _run([orjson.dumps(e) for e in events], 5)
-    assert_that(rows | beam.Map(_conforms), equal_to([True] * len(events)))
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.lists(valid_events(), min_size=1, max_size=20), min_size=CASES_PER_PIPELINE, max_size=CASES_PER_PIPELINE
+    )
+)
+def test_valid_rows_satisfy_the_contract(cases):
+    """10 generated cases, CASES_PER_PIPELINE to a pipeline; every case's every row conforms."""
+    pipeline = TestPipeline()
+    rows, expected = [], []
+    for number, events in enumerate(cases):
+        case = f"case{number}"
+        rows.append(_process(pipeline, [orjson.dumps(e) for e in events], 5, case)[0])
+        expected += [(case, True)] * len(events)
+    assert_that(
+        rows | "All rows" >> beam.Flatten() | beam.Map(lambda row: (row["source"].split(":")[0], _conforms(row))),
+        equal_to(expected),
+    )
     pipeline.run()
 
 
