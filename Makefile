@@ -35,8 +35,13 @@ $(BIN)/.installed: setup.py $(CONSTRAINTS)
 demo: $(BIN)/.installed
 	$(BIN)/beam-ecommerce demo
 
+# Three workers on two cores: the stream and lock trials spend half their time waiting, and a
+# third worker runs CPU-bound tests meanwhile. Whole files go to a worker, in the order
+# tests/conftest.py sorts them (longest first); see its pytest_collection_modifyitems.
+PYTEST_WORKERS = -n 3 --dist loadfile --no-loadscope-reorder
+
 test: $(BIN)/.installed $(TOOLS_VENV)/.installed
-	$(BIN)/pytest -n 2 --durations=15
+	$(BIN)/pytest $(PYTEST_WORKERS) --durations=15
 	$(MAKE) test-airflow
 
 # The DAG tests, in Airflow's own venv (the main run ignores tests/airflow).
@@ -59,7 +64,7 @@ $(TOOLS_VENV)/.installed: tests/deploy/requirements-tools.txt tests/deploy/const
 	touch $@
 
 test-fast: $(BIN)/.installed $(TOOLS_VENV)/.installed
-	$(BIN)/pytest -n 2 -m "not e2e"
+	$(BIN)/pytest $(PYTEST_WORKERS) -m "not e2e"
 
 # The fast suite (everything but the e2e tests) on every other supported Python; .ci/run
 # runs it after `make test`. The tool checks need .venv-tools, which `make test` builds.

@@ -4,6 +4,7 @@ import argparse
 import fnmatch
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from beam_ecommerce.cli import build_parser, main
 from beam_ecommerce.cli.generate import generate_destination
 from beam_ecommerce.flags import BothSpellings, beam_style
 from beam_ecommerce.io.pubsub_emulator import emulator_missing_reason
+from tests.conftest import DEMO_EVENTS
 
 COMMANDS = ["generate", "batch", "stream", "replay", "demo", "dashboard", "dbt"]
 
@@ -105,32 +107,16 @@ def test_an_input_that_matches_no_file_is_the_batch_pipelines_error(tmp_path):
 
 
 @pytest.mark.e2e
-def test_demo_reconciles_with_the_generators_own_counts(tmp_path):
-    """The README's demo command, as a user runs it, on a small count."""
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "beam_ecommerce.cli",
-            "demo",
-            "-q",
-            "--no-stream",
-            "--num-events",
-            "20000",
-            "--workdir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stderr
-    assert "reconciliation OK" in run.stdout
-    steps = [line for line in run.stdout.splitlines() if line[:1].isdigit() and line[1:4] == "/3 "]
+def test_demo_reconciles_with_the_generators_own_counts(demo_run):
+    """The README's demo command, as a user runs it, on a small count (the session's shared run)."""
+    assert demo_run.exit_code == 0, demo_run.err
+    assert "reconciliation OK" in demo_run.out
+    steps = [line for line in demo_run.out.splitlines() if line[:1].isdigit() and line[1:4] == "/3 "]
     assert [step[:4] for step in steps] == ["1/3 ", "2/3 ", "3/3 "]
-    assert "generating 20,000 events" in steps[0] and "dbt build" in steps[2]
-    manifest = json.loads((tmp_path / "landing" / "_manifest.json").read_text())
-    con = duckdb.connect(str(tmp_path / "warehouse" / "ecommerce.duckdb"), read_only=True)
+    assert f"generating {DEMO_EVENTS:,} events" in steps[0] and "dbt build" in steps[2]
+    manifest = json.loads((demo_run.workdir / "landing" / "_manifest.json").read_text())
+    assert manifest["duplicates"] > 0 and sum(manifest["invalid"].values()) > 0, "nothing to reconcile"
+    con = duckdb.connect(str(demo_run.warehouse), read_only=True)
     loaded = dict(con.execute("SELECT event_type, count(*) FROM raw_events GROUP BY 1").fetchall())
     assert loaded == manifest["events_by_type"]
     assert con.execute("SELECT count(DISTINCT event_id) FROM raw_events").fetchone()[0] == manifest["valid_events"]
@@ -147,12 +133,14 @@ def test_demo_reconciles_with_the_generators_own_counts(tmp_path):
 
 
 @pytest.mark.e2e
-def test_running_the_demo_twice_starts_from_scratch(tmp_path):
-    """The second run through ``demo.run`` itself: what it returns is what the warehouse holds."""
+def test_running_the_demo_twice_starts_from_scratch(demo_run, tmp_path):
+    """A second run, through ``demo.run`` itself, in a copy of the shared demo's workdir (the first run):
+    what it returns is what the warehouse holds, and nothing of the first run is left in it."""
     from beam_ecommerce import demo
     from beam_ecommerce.generator import GeneratorConfig
 
-    assert main(["demo", "-q", "--no-stream", "--num-events", "3000", "--workdir", str(tmp_path)]) == 0
+    assert demo_run.exit_code == 0, demo_run.err
+    shutil.copytree(demo_run.workdir, tmp_path, dirs_exist_ok=True)
     announced = []
     settings = demo.DemoSettings(
         workdir=str(tmp_path), events=GeneratorConfig(num_events=2000), progress=False, stream_events=None
@@ -162,7 +150,7 @@ def test_running_the_demo_twice_starts_from_scratch(tmp_path):
     assert announced == result.steps and [step[:4] for step in announced] == ["1/3 ", "2/3 ", "3/3 "]
     con = duckdb.connect(result.paths.warehouse, read_only=True)
     manifest = json.loads((tmp_path / "landing" / "_manifest.json").read_text())
-    assert manifest["records"] == result.manifest.records == 2000
+    assert manifest["records"] == result.manifest.records == 2000 != DEMO_EVENTS
     assert con.execute("SELECT count(*) FROM raw_events").fetchone()[0] == manifest["valid_events"]
     assert result.events_by_type == manifest["events_by_type"]
     assert con.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0] == 1

@@ -90,10 +90,8 @@ def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
-@pytest.fixture
-def tiny_warehouse(tmp_path: Path) -> Path:
-    """A warehouse with one user's visit and paid order, written straight into the pipeline's tables."""
-    warehouse = tmp_path / "tiny.duckdb"
+def _write_tiny_warehouse(warehouse: Path) -> Path:
+    """One user's visit and paid order, written straight into the pipeline's tables at ``warehouse``."""
     con = duckdb.connect(str(warehouse))
     try:
         con.execute(RAW_EVENTS.duckdb_ddl())
@@ -131,3 +129,24 @@ def tiny_warehouse(tmp_path: Path) -> Path:
     finally:
         con.close()
     return warehouse
+
+
+@pytest.fixture
+def tiny_warehouse(tmp_path: Path) -> Path:
+    """A warehouse with one user's visit and paid order, written straight into the pipeline's tables."""
+    return _write_tiny_warehouse(tmp_path / "tiny.duckdb")
+
+
+@pytest.fixture(scope="session")
+def tiny_built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The tiny warehouse after `dbt build`, once per session, dbt's target and logs beside it.
+
+    Tests read it (read-only connections); one that writes or runs dbt again takes ``copy_warehouse``.
+    """
+
+    def write_and_build(folder: Path) -> None:
+        warehouse = _write_tiny_warehouse(folder / "tiny.duckdb")
+        (folder / "result.pickle").write_bytes(pickle.dumps(dbt_project.build(warehouse)))
+
+    folder = built_once(tmp_path_factory, "dbt-tiny-built", write_and_build)
+    return Built(folder / "tiny.duckdb", pickle.loads((folder / "result.pickle").read_bytes()))

@@ -17,6 +17,8 @@ import yaml
 
 from beam_ecommerce import dbt_project
 from beam_ecommerce.dbt_project import PROFILES_DIR, PROJECT_DIR
+from tests.conftest import copy_warehouse
+from tests.dbt.conftest import Built
 
 STAGING = "stg_ecommerce__events"
 
@@ -40,9 +42,8 @@ def test_every_bigquery_target_caps_the_bytes_a_query_may_bill() -> None:
 
 
 @pytest.mark.e2e
-def test_an_incremental_run_reads_raw_events_from_a_literal_date(tiny_warehouse: Path) -> None:
-    dbt_project.build(tiny_warehouse)
-    sql = _compiled(tiny_warehouse)
+def test_an_incremental_run_reads_raw_events_from_a_literal_date(tiny_built: Built, tmp_path: Path) -> None:
+    sql = _compiled(copy_warehouse(tiny_built.warehouse, tmp_path))  # dbt opens it read-write
     source = sql[sql.index("source as (") : sql.index("numbered as (")]
     # The latest built day is 2026-11-01; the default look-back is 3 days.
     assert "where event_date >= date '2026-10-29'" in source
@@ -52,9 +53,8 @@ def test_an_incremental_run_reads_raw_events_from_a_literal_date(tiny_warehouse:
 
 
 @pytest.mark.e2e
-def test_a_late_backfill_widens_the_window_with_a_variable(tiny_warehouse: Path) -> None:
-    dbt_project.build(tiny_warehouse)
-    sql = _compiled(tiny_warehouse, "--vars", '{raw_events_since: "2026-01-01"}')
+def test_a_late_backfill_widens_the_window_with_a_variable(tiny_built: Built, tmp_path: Path) -> None:
+    sql = _compiled(copy_warehouse(tiny_built.warehouse, tmp_path), "--vars", '{raw_events_since: "2026-01-01"}')
     assert "where event_date >= date '2026-01-01'" in sql
 
 

@@ -27,8 +27,8 @@ def test_a_selection_that_matches_nothing_is_an_error(tiny_warehouse):
 
 
 @pytest.mark.e2e
-def test_build_on_a_small_warehouse_computes_the_marts(tiny_warehouse):
-    result = dbt_project.build(tiny_warehouse)
+def test_build_on_a_small_warehouse_computes_the_marts(tiny_built: Built):
+    result, tiny_warehouse = tiny_built.result, tiny_built.warehouse
     assert result.count("model") == LOCAL_MODELS and result.count("unit_test") >= 12 and result.count("test") >= 100
     assert all(not node.failed for node in result.nodes)
     assert result.target_path == tiny_warehouse.parent / "dbt" / "target"
@@ -46,8 +46,8 @@ def test_build_on_a_small_warehouse_computes_the_marts(tiny_warehouse):
 
 
 @pytest.mark.e2e
-def test_a_failing_data_test_is_a_one_line_error_naming_it(tiny_warehouse):
-    dbt_project.build(tiny_warehouse)
+def test_a_failing_data_test_is_a_one_line_error_naming_it(tiny_built: Built, tmp_path: Path):
+    tiny_warehouse = copy_warehouse(tiny_built.warehouse, tmp_path)  # built once; written and built again here
     con = duckdb.connect(str(tiny_warehouse))
     try:
         # A new order in a currency the exchange rates do not know: a relationships test must stop the build.

@@ -86,25 +86,52 @@ inputs = st.lists(
 )
 
 
-def _run(payloads: list[bytes], batch_size: int):
-    records = [RawRecord(p, f"test:{i}") for i, p in enumerate(payloads)]
+def _process(pipeline, payloads: list[bytes], batch_size: int, case: str = "test"):
+    """``payloads`` in batches of ``batch_size`` through their own ``ProcessEvents``; sources are ``{case}:{i}``."""
+    records = [RawRecord(p, f"{case}:{i}") for i, p in enumerate(payloads)]
     batches = [records[i : i + batch_size] for i in range(0, len(records), batch_size)]
+    processed = (
+        pipeline
+        | f"Create {case}" >> beam.Create(batches, reshuffle=False)
+        | f"Process {case}" >> ProcessEvents(CONTEXT, KEY)
+    )
+    rows = processed.rows | f"Unbatch {case}" >> beam.FlatMap(lambda rows: rows)
+    return rows, processed.dead_letters
+
+
+def _run(payloads: list[bytes], batch_size: int):
     pipeline = TestPipeline()
-    processed = pipeline | beam.Create(batches, reshuffle=False) | ProcessEvents(CONTEXT, KEY)
-    rows = processed.rows | "Unbatch" >> beam.FlatMap(lambda rows: rows)
-    return pipeline, rows, processed.dead_letters
+    return (pipeline, *_process(pipeline, payloads, batch_size))
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(inputs, st.integers(1, 7))
-def test_every_record_lands_exactly_once(records, batch_size):
-    payloads = [payload for _, payload in records]
-    expected_rows = sorted(f"test:{i}" for i, (kind, _) in enumerate(records) if kind == "valid")
-    expected_dead = sorted((f"test:{i}", p) for i, (kind, p) in enumerate(records) if kind == "broken")
-    pipeline, rows, dead_letters = _run(payloads, batch_size)
-    assert_that(rows | beam.Map(lambda row: row["source"]), equal_to(expected_rows), label="rows")
+# A TestPipeline's start-up is most of a small case's cost: each example runs CASES_PER_PIPELINE
+# generated cases, each in its own branch of one pipeline (its own Create and ProcessEvents, as
+# in a pipeline of its own), so 4 examples run the 20 cases that 20 one-case examples ran.
+CASES_PER_PIPELINE = 5
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(inputs, st.integers(1, 7)), min_size=CASES_PER_PIPELINE, max_size=CASES_PER_PIPELINE))
+def test_every_record_lands_exactly_once(cases):
+    pipeline = TestPipeline()
+    rows, dead_letters, expected_rows, expected_dead = [], [], [], []
+    for number, (records, batch_size) in enumerate(cases):
+        case = f"case{number}"
+        case_rows, case_dead = _process(pipeline, [payload for _, payload in records], batch_size, case)
+        rows.append(case_rows)
+        dead_letters.append(case_dead)
+        expected_rows += [f"{case}:{i}" for i, (kind, _) in enumerate(records) if kind == "valid"]
+        expected_dead += [(f"{case}:{i}", p) for i, (kind, p) in enumerate(records) if kind == "broken"]
+    # The sources name their case: one comparison over all cases is each case's comparison.
     assert_that(
-        dead_letters | beam.Map(lambda dl: (dl["source"], original_payload(dl))),
+        rows | "All rows" >> beam.Flatten() | "Sources" >> beam.Map(lambda row: row["source"]),
+        equal_to(expected_rows),
+        label="rows",
+    )
+    assert_that(
+        dead_letters
+        | "All dead letters" >> beam.Flatten()
+        | "Payloads" >> beam.Map(lambda dl: (dl["source"], original_payload(dl))),
         equal_to(expected_dead),
         label="dead letters keep exact bytes",
     )
@@ -126,11 +153,24 @@ def _conforms(row: dict) -> bool:
     )
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(valid_events(), min_size=1, max_size=20))
-def test_valid_rows_satisfy_the_contract(events):
-    pipeline, rows, _ = _run([orjson.dumps(e) for e in events], 5)
-    assert_that(rows | beam.Map(_conforms), equal_to([True] * len(events)))
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.lists(valid_events(), min_size=1, max_size=20), min_size=CASES_PER_PIPELINE, max_size=CASES_PER_PIPELINE
+    )
+)
+def test_valid_rows_satisfy_the_contract(cases):
+    """10 generated cases, CASES_PER_PIPELINE to a pipeline; every case's every row conforms."""
+    pipeline = TestPipeline()
+    rows, expected = [], []
+    for number, events in enumerate(cases):
+        case = f"case{number}"
+        rows.append(_process(pipeline, [orjson.dumps(e) for e in events], 5, case)[0])
+        expected += [(case, True)] * len(events)
+    assert_that(
+        rows | "All rows" >> beam.Flatten() | beam.Map(lambda row: (row["source"].split(":")[0], _conforms(row))),
+        equal_to(expected),
+    )
     pipeline.run()
 
 

@@ -87,23 +87,49 @@ def _rows(keyed_ids: list[tuple[str, datetime]]) -> list:
     return [{"event_id": event_id, "occurred_at": occurred_at} for event_id, occurred_at in keyed_ids]
 
 
-@settings(max_examples=15, deadline=None)
-@given(
-    ids=st.lists(st.sampled_from([f"evt-{n:08d}" for n in range(12)]), min_size=1, max_size=40),
-    shards=st.integers(min_value=1, max_value=5),
-    batch_size=st.integers(min_value=1, max_value=7),
+# A TestPipeline's start-up is most of a small case's cost: each example runs CASES_PER_PIPELINE
+# generated cases, each in its own branch of one pipeline (its own Create and DeduplicateStream,
+# its ids prefixed with its case), so 3 examples run the 15 cases that 15 one-case examples ran.
+CASES_PER_PIPELINE = 5
+_dedupe_case = st.tuples(
+    st.lists(st.sampled_from([f"evt-{n:08d}" for n in range(12)]), min_size=1, max_size=40),
+    st.integers(min_value=1, max_value=5),  # shards
+    st.integers(min_value=1, max_value=7),  # batch size
 )
-def test_dedupe_keeps_exactly_one_row_per_event_id(ids, shards, batch_size):
-    occurred_at = {event_id: datetime(2026, 11, 3, 10, n, tzinfo=UTC) for n, event_id in enumerate(sorted(set(ids)))}
-    rows = _rows([(event_id, occurred_at[event_id]) for event_id in ids])
-    batches = [RowBatch(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
+
+
+@settings(max_examples=3, deadline=None)
+@given(st.lists(_dedupe_case, min_size=CASES_PER_PIPELINE, max_size=CASES_PER_PIPELINE))
+def test_dedupe_keeps_exactly_one_row_per_event_id(cases):
     with TestPipeline() as pipeline:
-        distinct = pipeline | beam.Create(batches) | DeduplicateStream(timedelta(hours=2), shards=shards)
-        assert_that(distinct.rows | "Ids" >> beam.Map(lambda row: row["event_id"]), equal_to(sorted(set(ids))))
+        kept, duplicates, expected_ids, expected_duplicates = [], [], [], []
+        for number, (ids, shards, batch_size) in enumerate(cases):
+            case = f"case{number}"
+            ids = [f"{case}-{event_id}" for event_id in ids]
+            minutes = {event_id: n for n, event_id in enumerate(sorted(set(ids)))}
+            rows = _rows([(event_id, datetime(2026, 11, 3, 10, minutes[event_id], tzinfo=UTC)) for event_id in ids])
+            batches = [RowBatch(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
+            distinct = (
+                pipeline
+                | f"Create {case}" >> beam.Create(batches)
+                | f"Dedupe {case}" >> DeduplicateStream(timedelta(hours=2), shards=shards)
+            )
+            kept.append(distinct.rows)
+            duplicates.append(distinct.duplicates)
+            expected_ids += sorted(set(ids))
+            if len(ids) > len(set(ids)):
+                expected_duplicates.append((case, len(ids) - len(set(ids))))
         assert_that(
-            distinct.duplicates | "Count" >> beam.combiners.Count.Globally(),
-            equal_to([len(ids) - len(set(ids))]),
-            label="the rest are duplicates",
+            kept | "All rows" >> beam.Flatten() | "Ids" >> beam.Map(lambda row: row["event_id"]),
+            equal_to(expected_ids),
+        )
+        assert_that(
+            duplicates
+            | "All duplicates" >> beam.Flatten()
+            | "Case" >> beam.Map(lambda row: row["event_id"].split("-", 1)[0])
+            | "Count" >> beam.combiners.Count.PerElement(),
+            equal_to(expected_duplicates),
+            label="the rest are duplicates, case by case",
         )
 
 
