@@ -71,7 +71,7 @@ test-fast: $(BIN)/.installed $(TOOLS_VENV)/.installed
 test-pythons: $(TOOLS_VENV)/.installed $(foreach version,$(OTHER_PYTHONS),.venv-$(version)/.installed)
 	set -e; for version in $(OTHER_PYTHONS); do \
 		echo "== the fast suite on Python $$version"; \
-		.venv-$$version/bin/pytest -n 2 -m "not e2e" -p no:cacheprovider -q; \
+		.venv-$$version/bin/pytest $(PYTEST_WORKERS) -m "not e2e" -p no:cacheprovider -q; \
 	done
 
 lint: $(BIN)/.installed
