@@ -9,8 +9,9 @@ malformed records (the naive baseline would drop them or crash on them; ``benchm
 measures the core on 2 % malformed records); then each contender runs in its own process
 on the same files, and the table shows wall time, throughput, peak RSS (the largest
 process, from ``wait4``; and the whole process tree's, worker processes summed, sampled
-every 0.2 s with its course over the run) and the ratio to the naive Beam baseline. The named baseline of the core is ``--core=reference`` (today's
-stages record by record); the fast core runs in one process and with two.
+every 0.2 s with its course over the run) and the ratio to the naive Beam baseline. The
+named baseline of the core is ``--core=reference`` (today's stages record by record); the
+fast core runs in one process and with two.
 """
 
 from __future__ import annotations

@@ -48,6 +48,8 @@ WRITERS_WAITING_SUFFIX = ".writers-waiting"
 FAULT_VARIABLE = "BEAM_ECOMMERCE_FAULT"
 LOAD_INSIDE_TRANSACTION = "load:inside_transaction"
 _FAULT = os.environ.get(FAULT_VARIABLE)
+# DuckDB's own default ``maximum_object_size``: small enough for a buffer per thread.
+_PARALLEL_OBJECT_BYTES = 16 << 20
 # The largest ``maximum_object_size`` DuckDB's read_json accepts (a UINTEGER).
 _DUCKDB_MAX_OBJECT_SIZE = (1 << 32) - 1
 
@@ -164,10 +166,10 @@ def staged_object_bytes(max_record_bytes: int) -> int:
     """The largest JSON object a record of at most ``max_record_bytes`` can be staged as.
 
     DuckDB's read_json refuses any object over its ``maximum_object_size`` (16 MiB by
-    default), which once failed a whole load over one large dead letter; so the load sets it
-    to this bound. A dead letter holds its record twice: as JSON text, where a control
-    character is escaped in 6 bytes, and as base64 (4 bytes per 3); its message columns are
-    cut at ``MAX_MESSAGE_CHARS``. DuckDB allocates twice this only when an object needs it.
+    default), which once failed a whole load over one large dead letter; so the load reads
+    a file that holds a larger object again with this bound. A dead letter holds its record
+    twice: as JSON text, where a control character is escaped in 6 bytes, and as base64
+    (4 bytes per 3); its message columns are cut at ``MAX_MESSAGE_CHARS``.
     """
     return min(8 * max_record_bytes + (1 << 20), _DUCKDB_MAX_OBJECT_SIZE)
 
@@ -191,6 +193,24 @@ def _read_staged(table: Table, files: list[str], max_object_bytes: int) -> str:
         f"SELECT {', '.join(select)} FROM read_json({_sql_list(files)}, format = 'newline_delimited', "
         f"maximum_object_size = {max_object_bytes}, columns = {{{', '.join(columns)}}})"
     )
+
+
+def _insert_new(
+    con: duckdb.DuckDBPyConnection, table: Table, key: str, order: str, staged: str | None
+) -> tuple[int, int]:
+    """Inserts the ``staged`` rows whose ``key`` the table lacks, the first by ``order``; (staged, inserted)."""
+    if staged is None:
+        return 0, 0
+    (offered,) = con.execute(f"SELECT count(*) FROM {staged}").fetchone()
+    (inserted,) = con.execute(
+        f"""
+        INSERT INTO "{table.name}" BY NAME
+        SELECT s.*
+        FROM (SELECT * FROM {staged} QUALIFY row_number() OVER (PARTITION BY "{key}" ORDER BY "{order}") = 1) AS s
+        ANTI JOIN "{table.name}" AS t ON t."{key}" = s."{key}"
+        """
+    ).fetchone()
+    return offered, inserted
 
 
 class DuckDBWarehouse:
@@ -362,11 +382,15 @@ class DuckDBWarehouse:
         """
         con = self.connect(wait_for_lock=self.lock_timeout_seconds)
         try:
+            # The window's output is in key order anyway: keeping the files' order only kept DuckDB on one thread.
+            con.execute("SET preserve_insertion_order = false")
+            staged_rows = self._stage(con, RAW_EVENTS, row_files)
+            staged_dead_letters = self._stage(con, DEAD_LETTER, dead_letter_files)
             con.execute("BEGIN TRANSACTION")
             self._create_missing_tables(con)  # evolving the tables is prepare()'s, once per run
-            offered, loaded = self._load(con, RAW_EVENTS, "event_id", "source", row_files)
-            dead_letters, dead_letters_loaded = self._load(
-                con, DEAD_LETTER, "dead_letter_id", "timestamp", dead_letter_files
+            offered, loaded = _insert_new(con, RAW_EVENTS, "event_id", "source", staged_rows)
+            dead_letters, dead_letters_loaded = _insert_new(
+                con, DEAD_LETTER, "dead_letter_id", "timestamp", staged_dead_letters
             )
             duplicates = offered - loaded + absorbed_before
             report = LoadReport(run_id, offered, loaded, duplicates, dead_letters, dead_letters_loaded)
@@ -385,32 +409,30 @@ class DuckDBWarehouse:
         finally:
             con.close()
 
-    def _load(
-        self, con: duckdb.DuckDBPyConnection, table: Table, key: str, order: str, files: list[str]
-    ) -> tuple[int, int]:
-        """Inserts the staged rows whose ``key`` the table lacks, the first by ``order``; (staged, inserted).
+    def _stage(self, con: duckdb.DuckDBPyConnection, table: Table, files: list[str]) -> str | None:
+        """Reads staged files of ``table`` into a temporary table; its name, or ``None`` if they hold nothing.
 
-        The files are read once, into a temporary table, in DuckDB's default insertion
-        order: read straight from the files twice (a ``min(order)`` per key and a semi
-        join) with ``preserve_insertion_order = false``, a load used no less CPU, was not
-        faster under load, ran out of the 512MB default on a 1M-row staged file, and kept
-        both copies of a key that tie on ``order`` (``benchmarks/duckdb_load.py``).
+        The files are read once: read straight from them twice (a ``min(order)`` per key and
+        a semi join), a load used no less CPU, ran out of the 512MB default on a 1M-row
+        staged file, and kept both copies of a key that tie on ``order``
+        (``benchmarks/duckdb_load.py``). DuckDB's JSON reader holds buffers of
+        ``maximum_object_size`` per thread, so it reads on every thread with its default
+        size, and only files holding a larger object (a dead letter of a huge record) are
+        read again on one thread with room for the largest a record can stage as.
         """
         files = [f for f in files if os.path.getsize(f) > 0]
         if not files:
-            return 0, 0
-        con.execute(f"CREATE TEMP TABLE staged AS {_read_staged(table, files, self.max_object_bytes)}")
-        (offered,) = con.execute("SELECT count(*) FROM staged").fetchone()
-        (inserted,) = con.execute(
-            f"""
-            INSERT INTO "{table.name}" BY NAME
-            SELECT s.*
-            FROM (SELECT * FROM staged QUALIFY row_number() OVER (PARTITION BY "{key}" ORDER BY "{order}") = 1) AS s
-            ANTI JOIN "{table.name}" AS t ON t."{key}" = s."{key}"
-            """
-        ).fetchone()
-        con.execute("DROP TABLE staged")
-        return offered, inserted
+            return None
+        name = f"staged_{table.name}"
+        try:
+            con.execute(f"CREATE TEMP TABLE {name} AS {_read_staged(table, files, _PARALLEL_OBJECT_BYTES)}")
+        except duckdb.InvalidInputException as error:
+            if "maximum_object_size" not in str(error):
+                raise
+            con.execute("SET preserve_insertion_order = true")
+            con.execute(f"CREATE TEMP TABLE {name} AS {_read_staged(table, files, self.max_object_bytes)}")
+            con.execute("SET preserve_insertion_order = false")
+        return name
 
     def events_by_type(self) -> dict[str, int]:
         """Rows of ``raw_events`` per event type, read-only, ordered by type."""
