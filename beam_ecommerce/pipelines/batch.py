@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from beam_ecommerce import __version__
@@ -93,16 +94,24 @@ def _resume(options: PipelineOptions) -> RunSummary:
     return dataclasses.replace(kept, rows_loaded=report.rows_loaded, duplicates=report.duplicates, load_pending=False)
 
 
+# From this much input on, two DirectRunner worker processes measured faster than one on 2 cores
+# (1.26x at 1.7 GB, 1.34x at 4.3 GB; no faster at 0.43 GB, with more CPU and memory).
+LOCAL_PARALLEL_BYTES = 1 << 30
+
+
 def _use_local_cores(options: PipelineOptions, argv: list[str]) -> None:
     """``--local_workers``: on the DirectRunner, unless Beam's own worker options are given."""
     if any(arg.startswith(("--direct_num_workers", "--direct_running_mode")) for arg in argv):
         return
     direct, workers = options.view_as(DirectOptions), options.view_as(BatchOptions).local_workers
     runner = options.view_as(StandardOptions).runner
-    if (runner or "DirectRunner") != "DirectRunner":
+    if (runner or "DirectRunner") != "DirectRunner" or workers == "1":
         return
     if workers == "auto":
-        workers = str(os.cpu_count() or 1)
+        size = sum(
+            m.size_in_bytes for r in FileSystems.match([options.view_as(BatchOptions).input]) for m in r.metadata_list
+        )
+        workers = str(os.cpu_count() or 1) if size >= LOCAL_PARALLEL_BYTES else "1"
     if not workers.isdigit():
         raise OptionsError(f"--local_workers must be auto or a number, not {workers!r}")
     if int(workers) > 1:

@@ -19,13 +19,14 @@ def _workers(tmp_path, *args: str) -> tuple[int, str]:
     return direct.direct_num_workers, direct.direct_running_mode
 
 
-def test_one_process_by_default(tmp_path):
+def test_auto_keeps_one_process_for_a_small_input(tmp_path):
     assert _workers(tmp_path) == (1, "in_memory")
 
 
-def test_auto_uses_every_core(tmp_path, monkeypatch):
+def test_auto_uses_every_core_for_a_large_input(tmp_path, monkeypatch):
+    monkeypatch.setattr(batch, "LOCAL_PARALLEL_BYTES", 10)
     monkeypatch.setattr(batch.os, "cpu_count", lambda: 2)
-    assert _workers(tmp_path, "--local_workers=auto") == (2, "multi_processing")
+    assert _workers(tmp_path) == (2, "multi_processing")
 
 
 def test_a_number_is_taken_as_given_and_beams_own_options_win(tmp_path):
