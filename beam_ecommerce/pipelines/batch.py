@@ -7,7 +7,6 @@ import os
 from datetime import UTC, datetime
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from beam_ecommerce import __version__
@@ -67,9 +66,9 @@ def run(argv: list[str] | None = None) -> RunSummary:
     if options.view_as(BatchOptions).resume:
         summary = _resume(options)
     else:
-        check_input_files(options.view_as(BatchOptions).input)
+        input_bytes = check_input_files(options.view_as(BatchOptions).input)
         # Before the pipeline is built: it keeps a copy of the options.
-        _use_local_cores(options, argv or [])
+        _use_local_cores(options, argv or [], input_bytes)
         pipeline, context, sink = _build(options)
         result = pipeline.run()
         result.wait_until_finish()
@@ -99,8 +98,8 @@ def _resume(options: PipelineOptions) -> RunSummary:
 LOCAL_PARALLEL_BYTES = 1 << 30
 
 
-def _use_local_cores(options: PipelineOptions, argv: list[str]) -> None:
-    """``--local_workers``: on the DirectRunner, unless Beam's own worker options are given."""
+def _use_local_cores(options: PipelineOptions, argv: list[str], input_bytes: int) -> None:
+    """``--local_workers`` for ``input_bytes`` of input (DirectRunner only; Beam's own worker options win)."""
     if any(arg.startswith(("--direct_num_workers", "--direct_running_mode")) for arg in argv):
         return
     direct, workers = options.view_as(DirectOptions), options.view_as(BatchOptions).local_workers
@@ -108,10 +107,7 @@ def _use_local_cores(options: PipelineOptions, argv: list[str]) -> None:
     if (runner or "DirectRunner") != "DirectRunner" or workers == "1":
         return
     if workers == "auto":
-        size = sum(
-            m.size_in_bytes for r in FileSystems.match([options.view_as(BatchOptions).input]) for m in r.metadata_list
-        )
-        workers = str(os.cpu_count() or 1) if size >= LOCAL_PARALLEL_BYTES else "1"
+        workers = str(os.cpu_count() or 1) if input_bytes >= LOCAL_PARALLEL_BYTES else "1"
     if not workers.isdigit():
         raise OptionsError(f"--local_workers must be auto or a number, not {workers!r}")
     if int(workers) > 1:

@@ -144,17 +144,19 @@ def pii_key(options: RunOptions) -> str | Secret:
         raise OptionsError(f"{error}: --pii_hash_key or --pii_hash_key_secret") from None
 
 
-def check_input_files(pattern: str | None) -> None:
-    """``OptionsError`` if ``pattern`` (``--input``) matches no file or cannot be listed; a missing
-    pattern is the builder's to report. Checked before a run, not when a template is built."""
+def check_input_files(pattern: str | None) -> int:
+    """The total size in bytes of the files ``pattern`` (``--input``) matches; ``OptionsError`` if it
+    matches none or they cannot be listed. A missing pattern (0) is the builder's to report.
+    Checked before a run, not when a template is built."""
     if not pattern:
-        return
+        return 0
     try:
         matched = FileSystems.match([pattern])[0].metadata_list
     except Exception as error:  # noqa: BLE001 - any failure to list the input is the user's to fix
         raise OptionsError(f"cannot read input {pattern!r}: {error}") from None
     if not matched:
         raise OptionsError(f"no input files match {pattern!r}")
+    return sum(metadata.size_in_bytes for metadata in matched)
 
 
 class BatchOptions(PipelineOptions):

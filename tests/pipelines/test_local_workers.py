@@ -6,7 +6,7 @@ import pytest
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
 from beam_ecommerce.pipelines import batch
-from beam_ecommerce.pipelines.options import OptionsError
+from beam_ecommerce.pipelines.options import OptionsError, check_input_files
 from tests.pipelines.test_batch import _args, _write_inputs
 
 
@@ -14,7 +14,7 @@ def _workers(tmp_path, *args: str) -> tuple[int, str]:
     (tmp_path / "events.jsonl").write_bytes(b"{}\n" * 10)
     argv = [f"--input={tmp_path}/events.jsonl", *args]
     options = PipelineOptions(argv)
-    batch._use_local_cores(options, argv)
+    batch._use_local_cores(options, argv, check_input_files(f"{tmp_path}/events.jsonl"))
     direct = options.view_as(DirectOptions)
     return direct.direct_num_workers, direct.direct_running_mode
 
