@@ -79,20 +79,19 @@ def _sample_tree_rss(root: int, samples: list[float]) -> None:
     """Appends the summed RSS (MB) of ``root`` and its descendants every 0.2 s while ``root`` lives."""
     page_mb = os.sysconf("SC_PAGE_SIZE") / (1 << 20)
     while os.path.exists(f"/proc/{root}/stat"):
-        parents, rss = {}, {}
+        children: dict[int, list[int]] = {}
+        rss: dict[int, float] = {}
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 with open(f"/proc/{pid}/stat") as stat:
                     fields = stat.read().rpartition(")")[2].split()
             except OSError:
                 continue
-            parents[int(pid)], rss[int(pid)] = int(fields[1]), int(fields[21]) * page_mb
-        tree, frontier = {root}, [root]
-        while frontier:
-            parent = frontier.pop()
-            children = [pid for pid, ppid in parents.items() if ppid == parent]
-            tree.update(children)
-            frontier.extend(children)
+            children.setdefault(int(fields[1]), []).append(int(pid))
+            rss[int(pid)] = int(fields[21]) * page_mb
+        tree = [root]
+        for parent in tree:  # grows while it is walked: every descendant once
+            tree.extend(children.get(parent, ()))
         if root in rss:
             samples.append(sum(rss.get(pid, 0.0) for pid in tree))
         time.sleep(0.2)

@@ -417,8 +417,8 @@ class DuckDBWarehouse:
         staged file, and kept both copies of a key that tie on ``order``
         (``benchmarks/duckdb_load.py``). DuckDB's JSON reader holds buffers of
         ``maximum_object_size`` per thread, so it reads on every thread with its default
-        size, and only files holding a larger object (a dead letter of a huge record) are
-        read again on one thread with room for the largest a record can stage as.
+        size; if a file holds a larger object (a dead letter of a huge record), the table's
+        files are read again on one thread with room for the largest a record can stage as.
         """
         files = [f for f in files if os.path.getsize(f) > 0]
         if not files:
