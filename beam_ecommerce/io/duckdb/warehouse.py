@@ -198,15 +198,26 @@ def _read_staged(table: Table, files: list[str], max_object_bytes: int) -> str:
 def _insert_new(
     con: duckdb.DuckDBPyConnection, table: Table, key: str, order: str, staged: str | None
 ) -> tuple[int, int]:
-    """Inserts the ``staged`` rows whose ``key`` the table lacks, the first by ``order``; (staged, inserted)."""
+    """Inserts the ``staged`` rows whose ``key`` the table lacks, the first by ``order``; (staged, inserted).
+
+    Only the keys staged more than once are ranked (``arg_min`` over their rows, ties broken
+    by any one row): a window over every staged row sorted whole rows, and at 10M rows in
+    the 512MB default it spilled, at 2.6x the CPU (benchmarks/README.md, session 6).
+    """
     if staged is None:
         return 0, 0
     (offered,) = con.execute(f"SELECT count(*) FROM {staged}").fetchone()
     (inserted,) = con.execute(
         f"""
         INSERT INTO "{table.name}" BY NAME
-        SELECT s.*
-        FROM (SELECT * FROM {staged} QUALIFY row_number() OVER (PARTITION BY "{key}" ORDER BY "{order}") = 1) AS s
+        WITH repeated AS (SELECT "{key}" FROM {staged} GROUP BY "{key}" HAVING count(*) > 1),
+        later_copies AS (
+            SELECT rowid AS copy FROM {staged} SEMI JOIN repeated USING ("{key}")
+            EXCEPT
+            SELECT arg_min(rowid, "{order}") FROM {staged} SEMI JOIN repeated USING ("{key}") GROUP BY "{key}"
+        )
+        SELECT s.* FROM {staged} AS s
+        ANTI JOIN later_copies ON s.rowid = later_copies.copy
         ANTI JOIN "{table.name}" AS t ON t."{key}" = s."{key}"
         """
     ).fetchone()
@@ -382,7 +393,7 @@ class DuckDBWarehouse:
         """
         con = self.connect(wait_for_lock=self.lock_timeout_seconds)
         try:
-            # The window's output is in key order anyway: keeping the files' order only kept DuckDB on one thread.
+            # No order is kept by the dedupe anyway: keeping the files' order only kept DuckDB on one thread.
             con.execute("SET preserve_insertion_order = false")
             staged_rows = self._stage(con, RAW_EVENTS, row_files)
             staged_dead_letters = self._stage(con, DEAD_LETTER, dead_letter_files)
