@@ -35,6 +35,16 @@ def test_split_points_cut_at_line_starts_with_true_line_numbers(lines, trailing_
         previous = offset
 
 
+@given(st.integers(1, 10**13), st.integers(1, 10**10))
+def test_even_split_bytes_cuts_as_many_ranges_of_about_one_length(size, split_bytes):
+    """As many ranges as cutting at ``split_bytes`` makes, none longer, the last within a byte per range of the rest."""
+    step = ranges.even_split_bytes(size, split_bytes)
+    pieces = -(-size // split_bytes)
+    assert step <= split_bytes
+    assert -(-size // step) == pieces
+    assert step - pieces <= size - (pieces - 1) * step <= step
+
+
 def test_detect_format():
     assert detect_format("x/events-1.csv.gz") == "csv"
     assert detect_format("x/events-1.jsonl") == "json"
