@@ -7,6 +7,7 @@ rows satisfy the contract; dead letters keep the exact original bytes.
 
 from __future__ import annotations
 
+import gc
 from datetime import date, datetime
 
 import apache_beam as beam
@@ -21,6 +22,7 @@ from beam_ecommerce.records.dead_letter import original_payload
 from beam_ecommerce.schemas import RAW_EVENTS
 from beam_ecommerce.transforms import ProcessEvents, RunContext
 from beam_ecommerce.transforms.pii import Pseudonymizer
+from beam_ecommerce.transforms.process import COLLECTOR_THRESHOLDS, RunFastCore, core_stages
 from tests.samples import EVENT_TYPES, sample_event
 
 CONTEXT = RunContext("test-run", "test-version")
@@ -230,3 +232,14 @@ def test_the_three_stage_transforms_chained_equal_process_events():
         label="core dead",
     )
     pipeline.run()
+
+
+def test_the_fast_core_raises_the_collector_thresholds_and_never_lowers_one():
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10_000)
+        core = RunFastCore(core_stages(RunContext("r", "t"), "key"))
+        core.setup()
+        assert gc.get_threshold() == (COLLECTOR_THRESHOLDS[0], COLLECTOR_THRESHOLDS[1], 10_000)
+    finally:
+        gc.set_threshold(*saved)
