@@ -193,14 +193,14 @@ def live_minutes_query(euro_rates: bool) -> Query:
     Revenue is added up in EUR with the ``exchange_rates`` seed once dbt has loaded it
     (``euro_rates``); until then only EUR orders count. Events per second divide a
     minute's events by the seconds of it that have passed. Dead letters have no category:
-    a category filter leaves them out. The minutes have no date column either: a date
-    filter (``NULL``, never true) leaves none. ``final`` says the watermark has closed the minute.
+    a category filter leaves them out. A date filter reads a minute's UTC date, as the
+    marts' dates are. ``final`` says the watermark has closed the minute.
     """
     rates = f"LEFT JOIN {EXCHANGE_RATES} AS r USING (currency)" if euro_rates else ""
     eur = "m.gross_revenue / r.units_per_eur" if euro_rates else "CASE WHEN currency = 'EUR' THEN gross_revenue END"
     return Query(
         LIVE_METRICS_TABLE,
-        date_column="NULL",
+        date_column="CAST(timezone('UTC', window_start) AS DATE)",
         category_column="product_category",
         sql=f"""SELECT window_start AS minute, sum(orders) AS orders, coalesce(sum({eur}), 0) AS revenue_eur,
                        sum(events) / least(60, greatest(1, epoch(now()) - epoch(window_start))) AS events_per_second,

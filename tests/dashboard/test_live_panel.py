@@ -88,6 +88,15 @@ def test_a_category_filter_narrows_the_live_panel_and_leaves_dead_letters_out(li
     assert [(m["orders"], m["dead_letters"]) for m in minutes] == [(3, 0)]
 
 
+def test_a_date_filter_keeps_the_live_minutes_of_its_utc_days(live_warehouse):
+    path, now = live_warehouse
+    days = {(now - timedelta(minutes=back)).date() for back in range(3)}  # two days just after midnight
+    within = _live(path, start=str(min(days)), end=str(max(days)))
+    assert [m["orders"] for m in within["sections"]["live"]["data"]] == [3, 3, 1]
+    assert _live(path, end=str(min(days) - timedelta(days=1)))["sections"]["live"]["data"] == []
+    assert _live(path, start=str(max(days) + timedelta(days=1)))["sections"]["live"]["data"] == []
+
+
 def test_the_full_page_has_the_live_panel_and_its_figure(live_warehouse):
     path, _ = live_warehouse
     payload = collect(DuckDBReader(path, lock_wait_seconds=0.2), Filters())
