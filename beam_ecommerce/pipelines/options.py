@@ -193,7 +193,7 @@ class BatchOptions(PipelineOptions):
             "--local_workers",
             default="auto",
             help="DirectRunner worker processes (Beam's --direct_num_workers with multi_processing): a number, or "
-            "auto (default): one per CPU core for 1 GB of input (about 2.3M events) or more, one process below. "
-            "On 2 cores two measured 1.26x faster than one at 4M events and 1.34x at 10M, and no faster at 1M, "
-            "where they cost more CPU and memory (benchmarks/README.md).",
+            "auto (default): one per CPU core for 512 MB of input (about 1.2M events) or more, one process below. "
+            "On 2 cores two measured 1.09x faster than one at 1M events and 1.31x at 10M, and slower at 500k, "
+            "for 1.3x the CPU and more memory (benchmarks/README.md).",
         )
