@@ -33,7 +33,7 @@ from beam_ecommerce.records.dead_letter import RunContext
 from beam_ecommerce.transforms.process import RunFastCore, RunStages, core_stages
 
 SEED = 7
-BATCH_SIZE = 2000
+BATCH_SIZE = 1000  # the pipelines' --batch_size
 CONTEXT = RunContext("benchmark", "benchmark")
 CONTENDERS: dict[str, type[RunStages]] = {
     "reference core (today's stages, record by record)": RunStages,

@@ -37,7 +37,7 @@ class Settings:
     # Files for logical date D land under gs://LANDING/landing_prefix/dt=D/events-*.
     landing_prefix: str = "landing"
     max_workers: int = 4
-    batch_size: int = 2000
+    batch_size: int = 1000
     # The run fails its check when more of its records than this became dead letters.
     max_dead_letter_ratio: float = 0.05
     # dbt runs from its own virtualenv (it conflicts with Airflow's dependencies).

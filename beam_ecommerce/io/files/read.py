@@ -90,7 +90,7 @@ class ReadEventFiles(beam.PTransform):
         self,
         pattern: str,
         input_format: str = AUTO,
-        batch_size: int = 2000,
+        batch_size: int = 1000,
         split_bytes: int = 64 << 20,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ):
