@@ -28,12 +28,12 @@ import sys
 import time
 from collections.abc import Callable
 
-from beam_ecommerce.records import RawBatch, RawRecord
+from beam_ecommerce.records import DEFAULT_BATCH_SIZE, RawBatch, RawRecord
 from beam_ecommerce.records.dead_letter import RunContext
 from beam_ecommerce.transforms.process import RunFastCore, RunStages, core_stages
 
 SEED = 7
-BATCH_SIZE = 1000  # the pipelines' --batch_size
+BATCH_SIZE = DEFAULT_BATCH_SIZE  # the pipelines' --batch_size
 CONTEXT = RunContext("benchmark", "benchmark")
 CONTENDERS: dict[str, type[RunStages]] = {
     "reference core (today's stages, record by record)": RunStages,

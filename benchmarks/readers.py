@@ -36,13 +36,13 @@ from types import ModuleType
 
 from beam_ecommerce.io import files
 from beam_ecommerce.io.files import read as files_read
-from beam_ecommerce.records import DEFAULT_MAX_RECORD_BYTES, RawBatch
+from beam_ecommerce.records import DEFAULT_BATCH_SIZE, DEFAULT_MAX_RECORD_BYTES, RawBatch
 from benchmarks.core import SEED, cpu_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 # main before the reader's fast paths (issue 13): a commit, not ``main``, which holds them once merged.
 BASELINE = "47974cf32a081c6122c02e7821d4fdc092724696"
-BATCH_SIZE = 2000
+BATCH_SIZE = DEFAULT_BATCH_SIZE  # the pipelines' --batch_size
 
 
 def baseline_module(ref: str, workdir: str) -> ModuleType:

@@ -12,6 +12,7 @@ from typing import Any
 from beam_ecommerce.records.dead_letter import RunContext, dead_letter_row
 from beam_ecommerce.records.raw import (
     CSV,
+    DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_RECORD_BYTES,
     JSON,
     READ_ERROR_ATTRIBUTE,
@@ -34,6 +35,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CSV",
+    "DEFAULT_BATCH_SIZE",
     "DEFAULT_MAX_RECORD_BYTES",
     "JSON",
     "READ_ERROR_ATTRIBUTE",

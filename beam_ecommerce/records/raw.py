@@ -12,6 +12,8 @@ READ_ERROR_ATTRIBUTE = "read_error"
 TOO_LARGE_ATTRIBUTE = "record_too_large"
 # The largest record a reader passes on whole (--max_record_bytes); larger ones become dead letters.
 DEFAULT_MAX_RECORD_BYTES = 10 << 20
+# Records per batch in the core (--batch_size): 1000 measured less CPU per event than 2000 or 5000.
+DEFAULT_BATCH_SIZE = 1000
 
 Row = dict[str, Any]
 

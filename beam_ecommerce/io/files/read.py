@@ -16,7 +16,7 @@ from beam_ecommerce.io.files.csv_rows import csv_records
 from beam_ecommerce.io.files.lines import line_blocks
 from beam_ecommerce.io.files.ranges import AUTO, FileRange, RangeBytes, SplitFile, gunzip
 from beam_ecommerce.io.files.raw_records import RecordMaker, json_records
-from beam_ecommerce.records import DEFAULT_MAX_RECORD_BYTES, JSON, RawBatch, RawRecord
+from beam_ecommerce.records import DEFAULT_BATCH_SIZE, DEFAULT_MAX_RECORD_BYTES, JSON, RawBatch, RawRecord
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class ReadEventFiles(beam.PTransform):
         self,
         pattern: str,
         input_format: str = AUTO,
-        batch_size: int = 1000,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         split_bytes: int = 64 << 20,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ):
