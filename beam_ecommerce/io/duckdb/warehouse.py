@@ -211,11 +211,8 @@ def _insert_new(
         f"""
         INSERT INTO "{table.name}" BY NAME
         WITH repeated AS (SELECT "{key}" FROM {staged} GROUP BY "{key}" HAVING count(*) > 1),
-        later_copies AS (
-            SELECT rowid AS copy FROM {staged} SEMI JOIN repeated USING ("{key}")
-            EXCEPT
-            SELECT arg_min(rowid, "{order}") FROM {staged} SEMI JOIN repeated USING ("{key}") GROUP BY "{key}"
-        )
+        copies AS (SELECT rowid AS copy, "{key}", "{order}" FROM {staged} SEMI JOIN repeated USING ("{key}")),
+        later_copies AS (SELECT copy FROM copies EXCEPT SELECT arg_min(copy, "{order}") FROM copies GROUP BY "{key}")
         SELECT s.* FROM {staged} AS s
         ANTI JOIN later_copies ON s.rowid = later_copies.copy
         ANTI JOIN "{table.name}" AS t ON t."{key}" = s."{key}"
