@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import gc
 from datetime import timedelta
 from itertools import compress
@@ -33,6 +35,18 @@ COLLECTOR_THRESHOLDS = (50_000, 20, 100)
 def raise_collector_thresholds() -> None:
     """Raises this process's cyclic-collector thresholds to at least ``COLLECTOR_THRESHOLDS`` (never lowers one)."""
     gc.set_threshold(*map(max, gc.get_threshold(), COLLECTOR_THRESHOLDS))
+
+
+@functools.cache
+def skip_collection_at_exit() -> None:
+    """Has this process freeze the collector's objects when it exits, so its exit does not collect them all.
+
+    Python collects every object once more as it exits; a process that ran the core
+    (a DirectRunner worker, or the CLI's own process) spent 0.5-0.9 s of a 13 s 1M-event batch
+    in it (benchmarks/README.md, session 7), and the memory goes back to the system at exit
+    anyway. Registered once per process; nothing changes while the process runs.
+    """
+    atexit.register(gc.freeze)
 
 
 class ProcessedEvents(NamedTuple):
@@ -112,6 +126,7 @@ class RunFastCore(RunStages):
     def setup(self) -> None:
         super().setup()
         raise_collector_thresholds()
+        skip_collection_at_exit()
         decoder = contract_decoder()
         self._decode_batch = decoder.decode_batch
         # The decoder bounds every integer to INT64 and msgspec refuses a float beyond the double
@@ -205,7 +220,8 @@ class ProcessEvents(beam.PTransform):
     stage, ``FitWarehouse``, dead-letters rows the warehouse tables cannot hold (stage ``sink``).
     ``core`` picks ``fast`` (``RunFastCore``, the default) or ``reference`` (``RunStages``,
     record by record): same rows, same dead letters. The fast core raises its worker
-    process's cyclic-collector thresholds (``raise_collector_thresholds``) when it starts.
+    process's cyclic-collector thresholds (``raise_collector_thresholds``) when it starts,
+    and has the process skip its last collection at exit (``skip_collection_at_exit``).
     """
 
     def __init__(

@@ -8,6 +8,8 @@ rows satisfy the contract; dead letters keep the exact original bytes.
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 from datetime import date, datetime
 
 import apache_beam as beam
@@ -243,3 +245,19 @@ def test_the_fast_core_raises_the_collector_thresholds_and_never_lowers_one():
         assert gc.get_threshold() == (COLLECTOR_THRESHOLDS[0], COLLECTOR_THRESHOLDS[1], 10_000)
     finally:
         gc.set_threshold(*saved)
+
+
+def test_a_process_that_ran_the_fast_core_freezes_the_collectors_objects_as_it_exits():
+    """Exit handlers run last-registered first: one registered before the core starts sees the freeze."""
+    script = (
+        "import atexit, gc\n"
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
+        "from beam_ecommerce.records.dead_letter import RunContext\n"
+        "from beam_ecommerce.transforms.process import RunFastCore, core_stages\n"
+        "before = atexit._ncallbacks()\n"
+        "for _ in range(2):\n"
+        "    RunFastCore(core_stages(RunContext('r', 't'), 'key')).setup()\n"
+        "print('frozen while running:', gc.get_freeze_count() > 0, 'handlers added:', atexit._ncallbacks() - before)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert run.stdout.splitlines() == ["frozen while running: False handlers added: 1", "frozen at exit: True"]
