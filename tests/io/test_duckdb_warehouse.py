@@ -30,7 +30,7 @@ def _row(event_id: str, source: str) -> dict:
 
 def _stage(tmp_path, name: str, rows: list[dict], dead_letters: list[bytes]) -> tuple[list[str], list[str]]:
     staged_rows = tmp_path / f"{name}.rows.jsonl"
-    staged_rows.write_bytes(rows_to_jsonl(rows) + b"\n")
+    staged_rows.write_bytes(rows_to_jsonl(rows))
     jsonl = tmp_path / f"{name}.jsonl"
     context = RunContext("r", "t")
     jsonl.write_bytes(

@@ -75,7 +75,7 @@ def busy_readers(tmp_path: Path):
 
 def _staged(tmp_path: Path, count: int) -> str:
     path = tmp_path / "rows.jsonl"
-    path.write_bytes(rows_to_jsonl([_row(f"evt-{i:06d}", f"f:{i}") for i in range(count)]) + b"\n")
+    path.write_bytes(rows_to_jsonl([_row(f"evt-{i:06d}", f"f:{i}") for i in range(count)]))
     return str(path)
 
 

@@ -73,7 +73,7 @@ def _staged_rows(path: Path, event_ids: range) -> str:
                 "run_id": path.stem,
             }
         )
-    path.write_bytes(rows_to_jsonl(rows) + b"\n")
+    path.write_bytes(rows_to_jsonl(rows))
     return str(path)
 
 
