@@ -11,6 +11,7 @@ import pytest
 from selenium.webdriver.support.ui import Select
 
 from beam_ecommerce.dashboard import DuckDBReader, write_snapshot
+from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse
 from tests.dashboard.browser import (
     CHARTS,
     chart_traces,
@@ -122,7 +123,8 @@ def test_new_rows_show_without_reloading_the_page(warehouse, tmp_path):
         wait_for_render(driver, "")
         events = driver.find_element("css selector", '[data-fresh="events"]')
         assert events.text == "5"
-        con = duckdb.connect(warehouse)
+        # As the pipelines write: waiting for the page's reads to stand aside (writers first).
+        con = DuckDBWarehouse(warehouse).connect(wait_for_lock=60)
         try:
             insert_raw_events(
                 con,
