@@ -3,7 +3,7 @@ from datetime import UTC
 import duckdb
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from beam_ecommerce.io.duckdb.sinks import rows_to_jsonl
@@ -90,6 +90,8 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
     st.lists(st.tuples(st.integers(0, 12), st.integers(0, 40)), max_size=40),
     st.sets(st.integers(0, 12), max_size=6),
 )
+@example(staged=[(1, 5), (1, 3), (2, 1), (3, 4)], present={2})  # later copies, no tie: read straight from the files
+@example(staged=[(1, 5), (1, 5), (1, 7), (2, 1)], present=set())  # a tie on the least source: the temporary table
 def test_the_load_keeps_per_new_event_id_the_row_with_the_least_source(tmp_path_factory, staged, present):
     """The reference is written here in Python: per new event_id, the staged row with the least source.
 

@@ -174,13 +174,15 @@ def staged_object_bytes(max_record_bytes: int) -> int:
     return min(8 * max_record_bytes + (1 << 20), _DUCKDB_MAX_OBJECT_SIZE)
 
 
-def _read_staged(table: Table, files: list[str], max_object_bytes: int) -> str:
-    """A SELECT of ``table``'s columns from staged JSONL files, typed as the table is.
+def _read_staged(table: Table, files: list[str], max_object_bytes: int, names: tuple[str, ...] = ()) -> str:
+    """A SELECT of ``table``'s columns (or only those ``names``) from staged JSONL files, typed as the table is.
 
     Timestamps and bytes arrive as text (ISO 8601, base64) and are converted here.
     """
     columns, select = [], []
     for column in table.columns:
+        if names and column.name not in names:
+            continue
         as_text = column.type in ("TIMESTAMP", "BYTES")
         columns.append(f"'{column.name}': '{'VARCHAR' if as_text else column.duckdb_type()}'")
         name = f'"{column.name}"'
@@ -195,30 +197,121 @@ def _read_staged(table: Table, files: list[str], max_object_bytes: int) -> str:
     )
 
 
-def _insert_new(
-    con: duckdb.DuckDBPyConnection, table: Table, key: str, order: str, staged: str | None
-) -> tuple[int, int]:
-    """Inserts the ``staged`` rows whose ``key`` the table lacks, the first by ``order``; (staged, inserted).
+@dataclass(frozen=True)
+class _Staged:
+    """One table's staged JSONL files, their keys read (``_read_keys``): what ``_insert_new`` inserts from."""
 
-    Only the keys staged more than once are ranked (``arg_min`` over their rows, ties broken
-    by any one row): a window over every staged row sorted whole rows, and at 10M rows in
-    the 512MB default it spilled, at 2.6x the CPU (benchmarks/README.md, session 6).
+    table: Table
+    key: str
+    order: str
+    files: list[str]
+    object_bytes: int
+    """The ``maximum_object_size`` the files are read with (see ``staged_object_bytes``)."""
+    offered: int
+    copies: str
+    """A temporary table of the (key, order) of every staged row whose key is staged more than once."""
+    later_copies: str
+    """A temporary table of the (key, order) of every staged row that is not its key's first."""
+    ties: bool
+    """Whether two staged rows share their key and order: then the rows cannot tell the first copy."""
+
+    @property
+    def large_objects(self) -> bool:
+        return self.object_bytes > _PARALLEL_OBJECT_BYTES
+
+
+def _read_keys(
+    con: duckdb.DuckDBPyConnection, table: Table, key: str, order: str, files: list[str], max_object_bytes: int
+) -> _Staged | None:
+    """Reads only the key and order of the staged ``files`` of ``table``; ``None`` if they hold nothing.
+
+    DuckDB's JSON reader holds buffers of ``maximum_object_size`` per thread, so the files
+    are read on every thread with its default size; if one holds a larger object (a dead
+    letter of a huge record), they are read on one thread with room for ``max_object_bytes``,
+    the largest a record can stage as.
+    """
+    files = [f for f in files if os.path.getsize(f) > 0]
+    if not files:
+        return None
+    keys, copies, later_copies = (f"{part}_{table.name}" for part in ("staged_keys", "staged_copies", "later_copies"))
+    object_bytes = _PARALLEL_OBJECT_BYTES
+    try:
+        con.execute(f"CREATE TEMP TABLE {keys} AS {_read_staged(table, files, object_bytes, (key, order))}")
+    except duckdb.InvalidInputException as error:
+        if "maximum_object_size" not in str(error):
+            raise
+        object_bytes = max_object_bytes
+        with _one_thread_reads(con):
+            con.execute(f"CREATE TEMP TABLE {keys} AS {_read_staged(table, files, object_bytes, (key, order))}")
+    (offered,) = con.execute(f"SELECT count(*) FROM {keys}").fetchone()
+    con.execute(
+        f"""CREATE TEMP TABLE {copies} AS SELECT "{key}", "{order}" FROM {keys}
+        SEMI JOIN (SELECT "{key}" FROM {keys} GROUP BY "{key}" HAVING count(*) > 1) USING ("{key}")"""
+    )
+    (ties,) = con.execute(
+        f'SELECT EXISTS (SELECT 1 FROM {copies} GROUP BY "{key}", "{order}" HAVING count(*) > 1)'
+    ).fetchone()
+    con.execute(
+        f"""CREATE TEMP TABLE {later_copies} AS SELECT "{key}", "{order}" FROM {copies}
+        EXCEPT SELECT "{key}", min("{order}") FROM {copies} GROUP BY "{key}"
+        """
+    )
+    return _Staged(table, key, order, files, object_bytes, offered, copies, later_copies, ties)
+
+
+@contextlib.contextmanager
+def _one_thread_reads(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Keeps the files' order while the block runs, which keeps DuckDB's JSON reader on one thread."""
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        yield
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+
+
+def _insert_new(con: duckdb.DuckDBPyConnection, staged: _Staged | None) -> tuple[int, int]:
+    """Inserts the staged rows whose key the table lacks, the first of each key by order; (staged, inserted).
+
+    The rows are read from the files once, straight into the table: only the (key, order)
+    of later copies (``_read_keys``) and the keys already in the table are anti-joined
+    away. DuckDB would build its hash table on the files' rows (1M rows: 4.1 s against 2.0
+    s), so it is kept from swapping the join's sides. A temporary table of every staged
+    row, ranked copies and all, costs 41 s against 33 s at 10M rows, where it spills out
+    of 512MB (benchmarks/README.md, session 7): it is only made when two staged rows tie
+    on key and order, the one case where the rows alone cannot tell which to keep.
     """
     if staged is None:
         return 0, 0
-    (offered,) = con.execute(f"SELECT count(*) FROM {staged}").fetchone()
+    table, key, order = staged.table.name, staged.key, staged.order
+    select = _read_staged(staged.table, staged.files, staged.object_bytes)
+    reads = _one_thread_reads(con) if staged.large_objects else contextlib.nullcontext()
+    with reads:
+        if not staged.ties:
+            con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+            try:
+                (inserted,) = con.execute(
+                    f"""INSERT INTO "{table}" BY NAME SELECT s.* FROM ({select}) AS s
+                    ANTI JOIN {staged.later_copies} AS l ON l."{key}" = s."{key}" AND l."{order}" = s."{order}"
+                    ANTI JOIN "{table}" AS t ON t."{key}" = s."{key}"
+                    """
+                ).fetchone()
+            finally:
+                con.execute("RESET disabled_optimizers")
+            return staged.offered, inserted
+        rows = f"staged_rows_{table}"
+        con.execute(f"CREATE TEMP TABLE {rows} AS {select}")
     (inserted,) = con.execute(
         f"""
-        INSERT INTO "{table.name}" BY NAME
-        WITH repeated AS (SELECT "{key}" FROM {staged} GROUP BY "{key}" HAVING count(*) > 1),
-        copies AS (SELECT rowid AS copy, "{key}", "{order}" FROM {staged} SEMI JOIN repeated USING ("{key}")),
+        INSERT INTO "{table}" BY NAME
+        WITH copies AS (SELECT rowid AS copy, "{key}", "{order}" FROM {rows}
+                        SEMI JOIN {staged.copies} USING ("{key}")),
         later_copies AS (SELECT copy FROM copies EXCEPT SELECT arg_min(copy, "{order}") FROM copies GROUP BY "{key}")
-        SELECT s.* FROM {staged} AS s
+        SELECT s.* FROM {rows} AS s
         ANTI JOIN later_copies ON s.rowid = later_copies.copy
-        ANTI JOIN "{table.name}" AS t ON t."{key}" = s."{key}"
+        ANTI JOIN "{table}" AS t ON t."{key}" = s."{key}"
         """
     ).fetchone()
-    return offered, inserted
+    return staged.offered, inserted
 
 
 class DuckDBWarehouse:
@@ -392,14 +485,14 @@ class DuckDBWarehouse:
         try:
             # No order is kept by the dedupe anyway: keeping the files' order only kept DuckDB on one thread.
             con.execute("SET preserve_insertion_order = false")
-            staged_rows = self._stage(con, RAW_EVENTS, row_files)
-            staged_dead_letters = self._stage(con, DEAD_LETTER, dead_letter_files)
+            staged_rows = _read_keys(con, RAW_EVENTS, "event_id", "source", row_files, self.max_object_bytes)
+            staged_dead_letters = _read_keys(
+                con, DEAD_LETTER, "dead_letter_id", "timestamp", dead_letter_files, self.max_object_bytes
+            )
             con.execute("BEGIN TRANSACTION")
             self._create_missing_tables(con)  # evolving the tables is prepare()'s, once per run
-            offered, loaded = _insert_new(con, RAW_EVENTS, "event_id", "source", staged_rows)
-            dead_letters, dead_letters_loaded = _insert_new(
-                con, DEAD_LETTER, "dead_letter_id", "timestamp", staged_dead_letters
-            )
+            offered, loaded = _insert_new(con, staged_rows)
+            dead_letters, dead_letters_loaded = _insert_new(con, staged_dead_letters)
             duplicates = offered - loaded + absorbed_before
             report = LoadReport(run_id, offered, loaded, duplicates, dead_letters, dead_letters_loaded)
             con.execute(
@@ -416,31 +509,6 @@ class DuckDBWarehouse:
             ) from None
         finally:
             con.close()
-
-    def _stage(self, con: duckdb.DuckDBPyConnection, table: Table, files: list[str]) -> str | None:
-        """Reads staged files of ``table`` into a temporary table; its name, or ``None`` if they hold nothing.
-
-        The files are read once: read straight from them twice (a ``min(order)`` per key and
-        a semi join), a load used no less CPU, ran out of the 512MB default on a 1M-row
-        staged file, and kept both copies of a key that tie on ``order``
-        (``benchmarks/duckdb_load.py``). DuckDB's JSON reader holds buffers of
-        ``maximum_object_size`` per thread, so it reads on every thread with its default
-        size; if a file holds a larger object (a dead letter of a huge record), the table's
-        files are read again on one thread with room for the largest a record can stage as.
-        """
-        files = [f for f in files if os.path.getsize(f) > 0]
-        if not files:
-            return None
-        name = f"staged_{table.name}"
-        try:
-            con.execute(f"CREATE TEMP TABLE {name} AS {_read_staged(table, files, _PARALLEL_OBJECT_BYTES)}")
-        except duckdb.InvalidInputException as error:
-            if "maximum_object_size" not in str(error):
-                raise
-            con.execute("SET preserve_insertion_order = true")
-            con.execute(f"CREATE TEMP TABLE {name} AS {_read_staged(table, files, self.max_object_bytes)}")
-            con.execute("SET preserve_insertion_order = false")
-        return name
 
     def events_by_type(self) -> dict[str, int]:
         """Rows of ``raw_events`` per event type, read-only, ordered by type."""
