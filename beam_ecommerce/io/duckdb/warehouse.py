@@ -276,9 +276,9 @@ def _insert_new(con: duckdb.DuckDBPyConnection, staged: _Staged | None) -> tuple
     of later copies (``_read_keys``) and the keys already in the table are anti-joined
     away. DuckDB would build its hash table on the files' rows (1M rows: 4.1 s against 2.0
     s), so it is kept from swapping the join's sides. A temporary table of every staged
-    row, ranked copies and all, costs 41 s against 33 s at 10M rows, where it spills out
-    of 512MB (benchmarks/README.md, session 7): it is only made when two staged rows tie
-    on key and order, the one case where the rows alone cannot tell which to keep.
+    row made the whole load 37 s against 26 s at 10M rows, where it spilled out of 512MB
+    (benchmarks/README.md, session 7): it is only made when two staged rows tie on key and
+    order, the one case where the rows alone cannot tell which to keep.
     """
     if staged is None:
         return 0, 0
