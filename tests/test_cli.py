@@ -2,6 +2,7 @@
 
 import argparse
 import fnmatch
+import gc
 import json
 import shlex
 import shutil
@@ -14,8 +15,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from beam_ecommerce import cli
 from beam_ecommerce.cli import build_parser, main
 from beam_ecommerce.cli.generate import generate_destination
+from beam_ecommerce.collector import COLLECTOR_THRESHOLDS
 from beam_ecommerce.flags import BothSpellings, beam_style
 from beam_ecommerce.io.pubsub_emulator import emulator_missing_reason
 from tests.conftest import DEMO_EVENTS
@@ -95,6 +98,25 @@ def test_generate_starts_without_beam_duckdb_or_dbt(tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[-1] == "[] 0"
     assert (tmp_path / "_manifest.json").exists()
+
+
+def test_the_collector_thresholds_are_raised_before_the_command_line_imports_beam(monkeypatch):
+    """The parser's import of Beam is what ran full collections at CPython's default thresholds."""
+    thresholds_when_parsing = []
+
+    def parse(argv):
+        thresholds_when_parsing.append(gc.get_threshold())
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli, "parse_command_line", parse)
+    saved = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        with pytest.raises(SystemExit):
+            main(["batch", "--help"])
+    finally:
+        gc.set_threshold(*saved)
+    assert thresholds_when_parsing == [COLLECTOR_THRESHOLDS]
 
 
 def test_an_input_that_matches_no_file_is_the_batch_pipelines_error(tmp_path):

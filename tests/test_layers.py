@@ -22,7 +22,7 @@ PACKAGE_DIR = Path(beam_ecommerce.__file__).parent
 # units of lower layers only, never one of its own layer (transforms and io stand side by side).
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"records"}),
-    frozenset({"schemas", "metrics", "flags", "local_defaults"}),
+    frozenset({"schemas", "metrics", "flags", "local_defaults", "collector"}),
     frozenset({"transforms", "io", "generator"}),
     frozenset({"pipelines"}),
     frozenset({"dashboard", "metabase", "live_vs_batch", "dbt_project"}),

@@ -41,6 +41,7 @@ from beam_ecommerce.pipelines.options import (
     BIGQUERY,
     OptionsError,
     RunOptions,
+    batch_runner,
     dead_letter_dir,
     new_run_id,
     pii_key,
@@ -212,7 +213,7 @@ def build_pipeline(options: PipelineOptions, dry_run: bool = False) -> tuple[bea
     # Checked (and a local warehouse created) before the graph; a dry run writes nothing.
     sink = None if dry_run else warehouse_sink(source, context)
 
-    pipeline = beam.Pipeline(options=options)
+    pipeline = beam.Pipeline(runner=batch_runner(options), options=options)
     selected = (
         pipeline
         | "ReadDeadLetters" >> ReadDeadLetters(replay.dead_letters, warehouse)

@@ -41,6 +41,11 @@ class RowEnricher:
         self._pii = tuple((name, f"{name}_hash") for name in _pii_fields())
         self.start_batch()
 
+    def columns(self, fields: frozenset[str]) -> frozenset[str]:
+        """Every column a row can have after enriching an event that can have ``fields``."""
+        derived = {"event_date", "source", "revenue", *self._stamps}
+        return (fields - {name for name, _ in self._pii}) | {hash_name for _, hash_name in self._pii} | derived
+
     def start_batch(self) -> None:
         self._stamps = {
             "ingested_at": datetime.now(UTC),

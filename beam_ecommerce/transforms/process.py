@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import functools
-import gc
 from datetime import timedelta
 from itertools import compress
 from operator import attrgetter, not_
@@ -15,6 +12,7 @@ from apache_beam import pvalue
 from apache_beam.utils.secret import Secret
 
 from beam_ecommerce import metrics
+from beam_ecommerce.collector import raise_collector_thresholds, skip_collection_at_exit
 from beam_ecommerce.records import JSON, Event, EventBatch, RawBatch, RawRecord, RowBatch
 from beam_ecommerce.records.dead_letter import RunContext
 from beam_ecommerce.schemas.decoders import contract_decoder
@@ -24,29 +22,6 @@ from beam_ecommerce.transforms.lateness import LatenessGate
 from beam_ecommerce.transforms.parse import READ_ERROR_ATTRIBUTE, ParseRecord
 from beam_ecommerce.transforms.validate import ValidateEvent
 from beam_ecommerce.transforms.warehouse_fit import FitWarehouse
-
-# The core makes a few container objects per record and frees nearly all of them by reference
-# counting, so the cyclic collector finds little; at CPython's default (700, 10, 10) it ran
-# every few hundred records and fully over the runner's own objects: about 15 % of a
-# 1M-event batch run (benchmarks/README.md, session 6).
-COLLECTOR_THRESHOLDS = (50_000, 20, 100)
-
-
-def raise_collector_thresholds() -> None:
-    """Raises this process's cyclic-collector thresholds to at least ``COLLECTOR_THRESHOLDS`` (never lowers one)."""
-    gc.set_threshold(*map(max, gc.get_threshold(), COLLECTOR_THRESHOLDS))
-
-
-@functools.cache
-def skip_collection_at_exit() -> None:
-    """Has this process freeze the collector's objects when it exits, so its exit does not collect them all.
-
-    Python collects every object once more as it exits; a process that ran the core
-    (a DirectRunner worker, or the CLI's own process) spent 0.5-0.9 s of a 13 s 1M-event batch
-    in it (benchmarks/README.md, session 7), and the memory goes back to the system at exit
-    anyway. Registered once per process; nothing changes while the process runs.
-    """
-    atexit.register(gc.freeze)
 
 
 class ProcessedEvents(NamedTuple):
@@ -132,6 +107,9 @@ class RunFastCore(RunStages):
         # The decoder bounds every integer to INT64 and msgspec refuses a float beyond the double
         # range: only the numeric columns enrich derives (revenue) can hold a number that does not fit.
         self._derived_numeric = tuple((name, kind) for name, kind in self.fit.numeric if name not in decoder.fields)
+        # Whether the table has a column for every field a decoded event can have once enriched:
+        # then no batch needs its rows' keys gathered (0.14 µs an event).
+        self._columns_fit = self.enrich.enricher.columns(decoder.fields) <= self.fit.columns
 
     def process(self, batch: RawBatch):
         self.enrich.enricher.start_batch()
@@ -169,7 +147,8 @@ class RunFastCore(RunStages):
             )
         # Numbers the decoder gave always fit (see setup): only the columns and derived numbers need checking.
         fit = self.fit
-        if not (set().union(*rows) <= fit.columns and fit.top_level_numbers_fit(rows, self._derived_numeric)):
+        columns_fit = self._columns_fit or set().union(*rows) <= fit.columns
+        if not (columns_fit and fit.top_level_numbers_fit(rows, self._derived_numeric)):
             rows, raws = _keep(rows, raws, rest, [_passes(fit.check_row, row) for row in rows])
         return rows, raws
 

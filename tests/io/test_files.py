@@ -24,15 +24,17 @@ def test_split_points_cut_at_line_starts_with_true_line_numbers(lines, trailing_
     data = b"\n".join(lines) + (b"\n" if trailing_newline and lines else b"")
     ranges.CHUNK_BYTES, saved = chunk, ranges.CHUNK_BYTES
     try:
-        points = list(split_points(io.BytesIO(data), split_bytes))
+        points = list(split_points(io.BytesIO(data), split_bytes, len(data)))
     finally:
         ranges.CHUNK_BYTES = saved
-    previous = 0
-    for offset, line in points:
-        assert offset >= previous + split_bytes or previous == 0 and offset >= split_bytes
-        assert data[offset - 1 : offset] == b"\n"
-        assert line == data[:offset].count(b"\n") + 1
-        previous = offset
+    # Before the end, the line start after the first newline at or past each boundary.
+    starts = [i + 1 for i, byte in enumerate(data) if byte == ord("\n") and i + 1 < len(data)]
+    expected, cut = [], split_bytes
+    for start in starts:
+        if start > cut:
+            expected.append((start, data[:start].count(b"\n") + 1))
+            cut = start + split_bytes
+    assert points == expected
 
 
 @given(st.integers(1, 10**13), st.integers(1, 10**10))
@@ -98,6 +100,19 @@ def test_truncated_gzip_yields_what_it_had_and_one_error_record(tmp_path):
         label="the readable part",
     )
     pipeline.run()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"bc", b"\r", b"\n", b"\r\n"]), max_size=40), st.integers(1, 12))
+def test_line_blocks_are_the_files_lines_however_it_is_cut_into_chunks(pieces, chunk):
+    """Every line once, in order, its terminator (``\\n`` or ``\\r\\n``) stripped, a last unterminated one too."""
+    data = b"".join(pieces)
+    chunks = [data[start : start + chunk] for start in range(0, len(data), chunk)]
+    lines = [line for block in file_lines.line_blocks(iter(chunks), 1 << 20) for line in block]
+    expected = data.split(b"\n")
+    if expected[-1] == b"":
+        expected.pop()
+    assert lines == [line.removesuffix(b"\r") for line in expected]
 
 
 class _At:

@@ -10,6 +10,7 @@ Python types) and, through the whole core, the same rows and the same dead lette
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from beam_ecommerce.records import RawBatch, RawRecord
 from beam_ecommerce.records.dead_letter import RunContext
-from beam_ecommerce.schemas import event_schemas
+from beam_ecommerce.schemas import RAW_EVENTS, event_schemas
 from beam_ecommerce.schemas.contract import compose_contract
 from beam_ecommerce.schemas.decoders import ContractDecoder, contract_decoder
 from beam_ecommerce.schemas.string_checks import StringTest, joined_regex
@@ -262,6 +263,23 @@ def test_nesting_too_deep_for_the_decoder_is_left_to_the_reference():
     records = [RawRecord(deep, "a:1"), RawRecord(orjson.dumps(sample_event("payment")), "a:2")]
     assert contract_decoder().decode_batch([deep]) == [{}]
     assert _outputs(_core(RunFastCore), records) == _outputs(_core(RunStages), records)
+
+
+def test_a_table_without_a_column_of_the_contract_takes_its_rows_as_the_reference_does():
+    """The fast core skips gathering each batch's keys only when the table has every column an event can bring."""
+    table = dataclasses.replace(RAW_EVENTS, columns=tuple(c for c in RAW_EVENTS.columns if c.name != "referrer"))
+    cores = []
+    for core in (RunFastCore, RunStages):
+        dofn = core([*core_stages(CONTEXT, "k")[:-1], FitWarehouse(CONTEXT, table)])
+        dofn.setup()
+        cores.append(dofn)
+    assert cores[0]._columns_fit is False and _core(RunFastCore)._columns_fit is True
+    with_referrer = sample_event("page_view") | {"referrer": "https://example.com/"}
+    without = {k: v for k, v in sample_event("page_view").items() if k != "referrer"} | {"event_id": "evt-00000002"}
+    records = [RawRecord(orjson.dumps(with_referrer), "t:1"), RawRecord(orjson.dumps(without), "t:2")]
+    (fast_rows, fast_dead), reference = (_outputs(core, records) for core in cores)
+    assert (fast_rows, fast_dead) == reference
+    assert len(fast_rows) == 1 and b"unknown_column" in fast_dead[0]
 
 
 _NEWLINE_FREE = st.text(st.characters(blacklist_characters="\n"), max_size=8)

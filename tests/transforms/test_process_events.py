@@ -19,12 +19,13 @@ from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from beam_ecommerce.collector import COLLECTOR_THRESHOLDS
 from beam_ecommerce.records import RawRecord
 from beam_ecommerce.records.dead_letter import original_payload
 from beam_ecommerce.schemas import RAW_EVENTS
 from beam_ecommerce.transforms import ProcessEvents, RunContext
 from beam_ecommerce.transforms.pii import Pseudonymizer
-from beam_ecommerce.transforms.process import COLLECTOR_THRESHOLDS, RunFastCore, core_stages
+from beam_ecommerce.transforms.process import RunFastCore, core_stages
 from tests.samples import EVENT_TYPES, sample_event
 
 CONTEXT = RunContext("test-run", "test-version")

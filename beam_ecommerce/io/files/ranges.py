@@ -39,10 +39,14 @@ class FileRange:
     size: int | None = None
 
 
-def split_points(stream: BinaryIO, split_bytes: int) -> Iterator[tuple[int, int]]:
-    """``(offset, line number)`` of each line start at or after every ``split_bytes`` boundary."""
+def split_points(stream: BinaryIO, split_bytes: int, size: int) -> Iterator[tuple[int, int]]:
+    """``(offset, line number)`` of each line start at or after every ``split_bytes`` boundary, before byte ``size``.
+
+    Reading stops at the last of them: the lines after it need no counting (a file cut in
+    two is read half way).
+    """
     line, pos, next_cut = 1, 0, split_bytes
-    while chunk := stream.read(CHUNK_BYTES):
+    while next_cut < size and (chunk := stream.read(CHUNK_BYTES)):
         counted = 0
         while (search_from := max(next_cut - pos, counted)) < len(chunk):
             newline = chunk.find(b"\n", search_from)
@@ -50,6 +54,8 @@ def split_points(stream: BinaryIO, split_bytes: int) -> Iterator[tuple[int, int]
                 break
             line += chunk.count(b"\n", counted, newline + 1)
             counted = newline + 1
+            if pos + counted >= size:
+                return
             yield pos + counted, line
             next_cut = pos + counted + split_bytes
         line += chunk.count(b"\n", counted)
@@ -69,9 +75,9 @@ def even_split_bytes(size: int, split_bytes: int) -> int:
 
 
 class SplitFile(beam.DoFn):
-    """A matched file -> line-aligned ranges (one for compressed and CSV files)."""
+    """A matched file -> line-aligned ranges (a single one for compressed and CSV files, or without ``split_bytes``)."""
 
-    def __init__(self, input_format: str, split_bytes: int) -> None:
+    def __init__(self, input_format: str, split_bytes: int | None) -> None:
         self.input_format = input_format
         self.split_bytes = split_bytes
 
@@ -79,16 +85,16 @@ class SplitFile(beam.DoFn):
         path = metadata.path
         fmt = detect_format(path, self.input_format)
         compressed = path.endswith(".gz")
-        if compressed or fmt == CSV or metadata.size_in_bytes <= self.split_bytes:
+        if compressed or fmt == CSV or self.split_bytes is None or metadata.size_in_bytes <= self.split_bytes:
             yield FileRange(path, fmt, compressed, size=metadata.size_in_bytes)
             return
         start, first_line = 0, 1
+        size = metadata.size_in_bytes
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-            for offset, line in split_points(stream, even_split_bytes(metadata.size_in_bytes, self.split_bytes)):
-                if offset < metadata.size_in_bytes:
-                    yield FileRange(path, fmt, False, start, offset, first_line)
-                    start, first_line = offset, line
-        yield FileRange(path, fmt, False, start, None, first_line, metadata.size_in_bytes)
+            for offset, line in split_points(stream, even_split_bytes(size, self.split_bytes), size):
+                yield FileRange(path, fmt, False, start, offset, first_line)
+                start, first_line = offset, line
+        yield FileRange(path, fmt, False, start, None, first_line, size)
 
 
 class TruncatedInput(EOFError):

@@ -77,7 +77,8 @@ class ReadEventFiles(beam.PTransform):
 
     JSONL (one event per line) and CSV (a header row, then one event per record) are told
     apart by extension unless ``input_format`` says; ``.gz`` files are decompressed.
-    Uncompressed JSONL files are cut into ``split_bytes`` ranges read in parallel.
+    Uncompressed JSONL files are cut into ``split_bytes`` ranges read in parallel (read
+    whole if ``split_bytes`` is ``None``).
     A file that cannot be read to its end (e.g. a truncated gzip) yields what it had,
     then one record that carries the read error, which the core dead-letters, and
     counts a ``read_failures`` metric naming the file and byte offset, which fails the run.
@@ -91,7 +92,7 @@ class ReadEventFiles(beam.PTransform):
         pattern: str,
         input_format: str = AUTO,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        split_bytes: int = 64 << 20,
+        split_bytes: int | None = 64 << 20,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ):
         super().__init__()
