@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
 from beam_ecommerce import __version__
 from beam_ecommerce.io.duckdb.sinks import DuckDBSink
@@ -116,8 +116,7 @@ def _use_local_cores(options: PipelineOptions, argv: list[str], input_bytes: int
     if any(arg.startswith(("--direct_num_workers", "--direct_running_mode")) for arg in argv):
         return
     direct, workers = options.view_as(DirectOptions), options.view_as(BatchOptions).local_workers
-    runner = options.view_as(StandardOptions).runner
-    if (runner or "DirectRunner") != "DirectRunner" or workers == "1":
+    if runner_name(options) != "DirectRunner" or workers == "1":
         return
     if workers == "auto":
         workers = str(os.cpu_count() or 1) if input_bytes >= LOCAL_PARALLEL_BYTES else "1"
