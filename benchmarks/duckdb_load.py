@@ -104,8 +104,10 @@ def timed_load(name: str, warehouse: DuckDBWarehouse, staged: str) -> tuple[floa
     return time.perf_counter() - started, time.process_time() - cpu_started, inserted
 
 
-def fresh_warehouse(path: str, staged: str, memory_limit: str) -> DuckDBWarehouse:
-    """A warehouse holding 5 % of the staged ids already (those ending in 7, first copies)."""
+def fresh_warehouse(path: str, staged: str, memory_limit: str, table_rows: int = 0) -> DuckDBWarehouse:
+    """A warehouse holding 5 % of the staged ids already (those ending in 7, first copies), and
+    ``table_rows`` rows of other ids, random hex as the generator's are: a warehouse earlier
+    runs have filled."""
     for leftover in (path, path + ".wal"):
         if os.path.exists(leftover):
             os.remove(leftover)
@@ -115,6 +117,11 @@ def fresh_warehouse(path: str, staged: str, memory_limit: str) -> DuckDBWarehous
     select = _read_staged(RAW_EVENTS, [staged], warehouse.max_object_bytes)
     con.execute(
         f"INSERT INTO raw_events BY NAME SELECT * FROM ({select}) WHERE event_id LIKE '%7' AND source LIKE '%1'"
+    )
+    con.execute(
+        f"""INSERT INTO raw_events BY NAME
+        SELECT s.* REPLACE (md5('old' || r.i) AS event_id, 'old.jsonl:' || r.i AS source)
+        FROM (SELECT * FROM ({select}) LIMIT 1) AS s CROSS JOIN range({table_rows}) AS r(i)"""
     )
     con.close()
     return warehouse
@@ -135,6 +142,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=4)
     parser.add_argument("--memory-limit", default="512MB", help="DuckDB's memory limit (the batch's default: 512MB)")
+    parser.add_argument(
+        "--table-rows", type=int, default=0, help="rows of other ids in the table before each load (earlier runs')"
+    )
     args = parser.parse_args()
     names = ("temp", "load")
     with tempfile.TemporaryDirectory() as folder:
@@ -150,7 +160,7 @@ def main() -> None:
             timed: dict[str, tuple[float, float]] = {}
             for name in names[round_number % 2 :] + names[: round_number % 2]:
                 path = os.path.join(folder, f"{name}.duckdb")
-                warehouse = fresh_warehouse(path, staged, args.memory_limit)
+                warehouse = fresh_warehouse(path, staged, args.memory_limit, args.table_rows)
                 try:
                     elapsed, cpu_seconds, inserted = timed_load(name, warehouse, staged)
                 except (duckdb.Error, WarehouseError) as error:  # out of memory, at the batch's 512MB
@@ -176,7 +186,8 @@ def main() -> None:
             raise SystemExit("no round where every contender finished")
         assert len(set(results.values())) == 1, results
         print(
-            f"{args.rows:,} staged rows, {results['load'][1]:,} in the table after the load, "
+            f"{args.rows:,} staged rows into a table of {args.table_rows:,} other rows, "
+            f"{results['load'][1]:,} in the table after the load, "
             f"{results['load'][0]:,} inserted (same for all); load average {min(loads):.2f}-{max(loads):.2f}"
         )
         print("median of the rounds' ratios to session 6's load, 'temp' (its best and median seconds):")

@@ -37,7 +37,8 @@ def generate(tree: str, events: int, output: str) -> Run:
     argv += [f"--num-events={events}", f"--seed={SEED}", "--invalid-rate=0", f"--output={output}"]
     env = {**os.environ, "PYTHONPATH": os.path.abspath(tree)}
     started = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    # In the tree's own folder: ``-m`` puts the working folder first on the import path, before PYTHONPATH.
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tree)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:

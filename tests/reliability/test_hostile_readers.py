@@ -114,9 +114,11 @@ def test_a_writer_that_cannot_get_the_file_in_time_says_so_in_one_line(tmp_path)
 
 def test_a_batch_that_cannot_load_keeps_its_work_and_resume_loads_it_without_reading_the_input(tmp_path, monkeypatch):
     """The file is locked by a real second process from just after the run's ``prepare()``
-    (patched to start it) until the run ends."""
+    (patched to start it) until the run ends. The input repeats one event, which the resumed
+    load drops."""
     (tmp_path / "in").mkdir()
-    data = _jsonl(_events(30)) + b"{broken\n[]\n"
+    events = _jsonl(_events(30))
+    data = events + events.splitlines(keepends=True)[0] + b"{broken\n[]\n"
     (tmp_path / "in" / "e.jsonl").write_bytes(data)
     records = data.count(b"\n")
     warehouse = tmp_path / "wh" / "w.duckdb"
@@ -139,9 +141,10 @@ def test_a_batch_that_cannot_load_keeps_its_work_and_resume_loads_it_without_rea
     assert counts(warehouse) == {"raw_events": 0, "event_ids": 0, "dead_letter": 0}
 
     (tmp_path / "in" / "e.jsonl").unlink()  # the resumed run cannot have read it again
+    staged = tmp_path / "wh" / "staging" / f"run_id={deferred.run_id}"
     resumed = batch.run([*args, f"--resume={deferred.run_id}"])
 
     assert resumed.reconciles, resumed.reconciliation_line()
-    assert (resumed.records_in, resumed.rows_loaded, resumed.dead_letters) == (records, 30, 2)
+    assert (resumed.records_in, resumed.rows_loaded, resumed.duplicates, resumed.dead_letters) == (records, 30, 1, 2)
     assert counts(warehouse) == {"raw_events": 30, "event_ids": 30, "dead_letter": 2}
-    assert not (tmp_path / "wh" / "staging" / f"run_id={deferred.run_id}").exists()
+    assert not staged.exists()

@@ -208,6 +208,8 @@ class _Staged:
     object_bytes: int
     """The ``maximum_object_size`` the files are read with (see ``staged_object_bytes``)."""
     offered: int
+    keys: str
+    """A temporary table of the key (and its hash) and order of every staged row."""
     copies: str
     """A temporary table of the (key, order) of every staged row whose key is staged more than once."""
     later_copies: str
@@ -235,19 +237,28 @@ def _read_keys(
         return None
     keys, copies, later_copies = (f"{part}_{table.name}" for part in ("staged_keys", "staged_copies", "later_copies"))
     object_bytes = _PARALLEL_OBJECT_BYTES
+
+    def keep_keys() -> None:
+        read = _read_staged(table, files, object_bytes, (key, order))
+        con.execute(f'CREATE TEMP TABLE {keys} AS SELECT hash("{key}") AS key_hash, "{key}", "{order}" FROM ({read})')
+
     try:
-        con.execute(f"CREATE TEMP TABLE {keys} AS {_read_staged(table, files, object_bytes, (key, order))}")
+        keep_keys()
     except duckdb.InvalidInputException as error:
         if "maximum_object_size" not in str(error):
             raise
         object_bytes = max_object_bytes
         with _one_thread_reads(con):
-            con.execute(f"CREATE TEMP TABLE {keys} AS {_read_staged(table, files, object_bytes, (key, order))}")
+            keep_keys()
     (offered,) = con.execute(f"SELECT count(*) FROM {keys}").fetchone()
-    con.execute(
-        f"""CREATE TEMP TABLE {copies} AS SELECT "{key}", "{order}" FROM {keys}
-        SEMI JOIN (SELECT "{key}" FROM {keys} GROUP BY "{key}" HAVING count(*) > 1) USING ("{key}")"""
-    )
+    # Repeated keys are found by their hashes: grouping 10M 8-byte hashes fits the memory
+    # limit where grouping the keys themselves spilled (1.2 against 3.3-4.2 s). A key that
+    # only shares its hash with another is its own least copy, so it is never dropped.
+    with _hash_table_on_the_right(con):
+        con.execute(
+            f"""CREATE TEMP TABLE {copies} AS SELECT "{key}", "{order}" FROM {keys}
+            SEMI JOIN (SELECT key_hash FROM {keys} GROUP BY key_hash HAVING count(*) > 1) USING (key_hash)"""
+        )
     (ties,) = con.execute(
         f'SELECT EXISTS (SELECT 1 FROM {copies} GROUP BY "{key}", "{order}" HAVING count(*) > 1)'
     ).fetchone()
@@ -256,7 +267,7 @@ def _read_keys(
         EXCEPT SELECT "{key}", min("{order}") FROM {copies} GROUP BY "{key}"
         """
     )
-    return _Staged(table, key, order, files, object_bytes, offered, copies, later_copies, ties)
+    return _Staged(table, key, order, files, object_bytes, offered, keys, copies, later_copies, ties)
 
 
 @contextlib.contextmanager
@@ -269,34 +280,51 @@ def _one_thread_reads(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         con.execute("SET preserve_insertion_order = false")
 
 
+@contextlib.contextmanager
+def _hash_table_on_the_right(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Keeps DuckDB from swapping a join's sides while the block runs: the right side, the
+    smaller by far, is the one to build the hash table on (DuckDB's estimate put it on the
+    millions of staged rows)."""
+    con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+    try:
+        yield
+    finally:
+        con.execute("RESET disabled_optimizers")
+
+
 def _insert_new(con: duckdb.DuckDBPyConnection, staged: _Staged | None) -> tuple[int, int]:
     """Inserts the staged rows whose key the table lacks, the first of each key by order; (staged, inserted).
 
     The rows are read from the files once, straight into the table: only the (key, order)
-    of later copies (``_read_keys``) and the keys already in the table are anti-joined
-    away. DuckDB would build its hash table on the files' rows (1M rows: 4.1 s against 2.0
-    s), so it is kept from swapping the join's sides. A temporary table of every staged
-    row made the whole load 37 s against 26 s at 10M rows, where it spilled out of 512MB
-    (benchmarks/README.md, session 7): it is only made when two staged rows tie on key and
-    order, the one case where the rows alone cannot tell which to keep.
+    of later copies (``_read_keys``) and the staged keys already in the table are
+    anti-joined away. DuckDB would build its hash table on the files' rows (1M rows: 4.1 s
+    against 2.0 s), so it is kept from swapping the join's sides. The keys already in the
+    table are found first, from the staged keys, so that a load never hashes every key the
+    table holds: when it did, 1M rows into a table of 10M took 7.5 against 4.6 s, and each
+    50-row load of a stream 1.5 against 0.4 s (``benchmarks.load_into_table``). A temporary
+    table of every staged row made the whole load 37 s against 26 s at 10M rows, where it
+    spilled out of 512MB (benchmarks/README.md, session 7): it is only made when two staged
+    rows tie on key and order, the one case where the rows alone cannot tell which to keep.
     """
     if staged is None:
         return 0, 0
     table, key, order = staged.table.name, staged.key, staged.order
+    present = f"present_keys_{table}"
+    # Both sides are tables here, their sizes known: DuckDB hashes the smaller.
+    con.execute(
+        f'CREATE TEMP TABLE {present} AS SELECT DISTINCT "{key}" FROM {staged.keys} SEMI JOIN "{table}" USING ("{key}")'
+    )
     select = _read_staged(staged.table, staged.files, staged.object_bytes)
     reads = _one_thread_reads(con) if staged.large_objects else contextlib.nullcontext()
     with reads:
         if not staged.ties:
-            con.execute("SET disabled_optimizers = 'build_side_probe_side'")
-            try:
+            with _hash_table_on_the_right(con):
                 (inserted,) = con.execute(
                     f"""INSERT INTO "{table}" BY NAME SELECT s.* FROM ({select}) AS s
                     ANTI JOIN {staged.later_copies} AS l ON l."{key}" = s."{key}" AND l."{order}" = s."{order}"
-                    ANTI JOIN "{table}" AS t ON t."{key}" = s."{key}"
+                    ANTI JOIN {present} AS p ON p."{key}" = s."{key}"
                     """
                 ).fetchone()
-            finally:
-                con.execute("RESET disabled_optimizers")
             return staged.offered, inserted
         rows = f"staged_rows_{table}"
         con.execute(f"CREATE TEMP TABLE {rows} AS {select}")
@@ -308,7 +336,7 @@ def _insert_new(con: duckdb.DuckDBPyConnection, staged: _Staged | None) -> tuple
         later_copies AS (SELECT copy FROM copies EXCEPT SELECT arg_min(copy, "{order}") FROM copies GROUP BY "{key}")
         SELECT s.* FROM {rows} AS s
         ANTI JOIN later_copies ON s.rowid = later_copies.copy
-        ANTI JOIN "{table}" AS t ON t."{key}" = s."{key}"
+        ANTI JOIN {present} AS p ON p."{key}" = s."{key}"
         """
     ).fetchone()
     return staged.offered, inserted
