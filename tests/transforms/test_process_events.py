@@ -24,6 +24,7 @@ from beam_ecommerce.records import RawRecord
 from beam_ecommerce.records.dead_letter import original_payload
 from beam_ecommerce.schemas import RAW_EVENTS
 from beam_ecommerce.transforms import ProcessEvents, RunContext
+from beam_ecommerce.transforms.enrich import RowEnricher
 from beam_ecommerce.transforms.pii import Pseudonymizer
 from beam_ecommerce.transforms.process import RunFastCore, core_stages
 from tests.samples import EVENT_TYPES, sample_event
@@ -188,6 +189,17 @@ def test_enrich_derives_revenue_and_pseudonymizes_pii():
         equal_to([(round(expected[0], 2), expected[1], expected[2])]),
     )
     pipeline.run()
+
+
+def test_the_enrichers_columns_hold_every_column_enriching_adds():
+    """``RowEnricher.columns`` names what ``enrich_rows`` adds without running it: the fast core
+    trusts it to skip each batch's column check, so every event type's enriched row must fit it."""
+    enricher = RowEnricher(CONTEXT, Pseudonymizer(KEY))
+    for event_type in EVENT_TYPES:
+        row = sample_event(event_type)
+        fields = frozenset(row)
+        enricher.enrich_rows([row], ["f.jsonl:1"])
+        assert set(row) <= enricher.columns(fields), (event_type, set(row) - enricher.columns(fields))
 
 
 def test_dead_letters_say_where_and_why():
