@@ -59,6 +59,7 @@ def pubsub_emulator(project: str, timeout: float = 60.0) -> Iterator[str]:
         start_new_session=True,  # gcloud leaves the Java server running: stop the whole group
     )
     previous = os.environ.get("PUBSUB_EMULATOR_HOST")
+    started = False
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -70,6 +71,7 @@ def pubsub_emulator(project: str, timeout: float = 60.0) -> Iterator[str]:
                     raise RuntimeError(f"the Pub/Sub emulator did not start; see {log.name}") from None
                 time.sleep(0.3)
         os.environ["PUBSUB_EMULATOR_HOST"] = host
+        started = True
         yield host
     finally:
         if previous is None:
@@ -82,3 +84,6 @@ def pubsub_emulator(project: str, timeout: float = 60.0) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        log.close()
+        if started:  # the log of an emulator that would not start is what its error points to
+            os.remove(log.name)

@@ -34,25 +34,41 @@ class RunSummary:
     """The warehouse stayed locked: the run's staged work waits for ``--resume``."""
 
     @property
-    def lost(self) -> int:
-        """Records the source offered that neither a row, a dead letter nor a duplicate accounts for."""
+    def _unaccounted(self) -> int:
         return self.records_in - (self.rows_loaded + self.dead_letters + self.duplicates)
+
+    @property
+    def lost(self) -> int:
+        """Records the source offered that neither a row, a dead letter nor a duplicate accounts for.
+
+        While a load waits for ``--resume`` its records are ``awaiting_load``, not lost: the
+        resumed run's reconciliation, from the same source count, tells whether any is.
+        """
+        return 0 if self.load_pending else self._unaccounted
+
+    @property
+    def awaiting_load(self) -> int:
+        """Records staged for a load the warehouse's lock deferred: rows or duplicates once resumed."""
+        return self._unaccounted if self.load_pending else 0
 
     @property
     def reconciles(self) -> bool:
         return self.lost == 0 and not self.read_failures and not self.load_pending
 
     def reconciliation_line(self) -> str:
-        verdict = "OK" if self.reconciles else "MISMATCH"
+        pending = self.load_pending and not self.read_failures
+        verdict = "OK" if self.reconciles else "PENDING" if pending else "MISMATCH"
         line = (
             f"reconciliation {verdict}: {self.records_in} records in = {self.rows_loaded} loaded"
             f" + {self.dead_letters} dead letters + {self.duplicates} duplicates absorbed"
         )
+        if self.load_pending:
+            line += f" + {self.awaiting_load} awaiting load"
         if self.lost:
             line += f"; {self.lost} lost"
         if self.load_pending:
             line += (
-                f"; not loaded, the warehouse stayed locked: its staged work is kept, load it with the same"
+                f"; the warehouse stayed locked: the staged work is kept, load it with the same"
                 f" command and --resume {self.run_id}"
             )
         if self.read_failures:

@@ -44,6 +44,8 @@ class RunReport:
     late: int
     lost: int
     reconciles: bool
+    awaiting_load: int = 0
+    """Records whose load the warehouse's lock deferred: a ``--resume`` run reports where they went."""
     read_failures: list[str] = field(default_factory=list)
     """Where the input could not be read to its end (``<file>@<byte offset>``): such a run fails."""
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
@@ -78,6 +80,7 @@ def run_report(
         late=sum(count for reason, count in by_reason.items() if reason.startswith(f"{LATE}.")),
         lost=summary.lost,
         reconciles=summary.reconciles,
+        awaiting_load=summary.awaiting_load,
         read_failures=list(summary.read_failures),
         dead_letters_by_reason=by_reason,
         details=details or {},

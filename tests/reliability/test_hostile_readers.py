@@ -22,6 +22,7 @@ import pytest
 from beam_ecommerce.io.duckdb.sinks import rows_to_jsonl
 from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse, WarehouseLocked
 from beam_ecommerce.pipelines import batch
+from beam_ecommerce.pipelines.reports import read_run_report
 from tests.io.test_duckdb_warehouse import _row
 from tests.reliability.support import batch_args, counts
 from tests.reliability.test_hostile_inputs import _events, _jsonl
@@ -137,7 +138,13 @@ def test_a_batch_that_cannot_load_keeps_its_work_and_resume_loads_it_without_rea
 
     assert deferred.load_pending and not deferred.reconciles
     assert (deferred.records_in, deferred.rows_loaded, deferred.dead_letters) == (records, 0, 2)
-    assert f"--resume {deferred.run_id}" in deferred.reconciliation_line()
+    # Staged, not lost: the books say so, and the resumed run's own reconciliation checks it.
+    assert (deferred.awaiting_load, deferred.lost) == (records - 2, 0)
+    line = deferred.reconciliation_line()
+    assert line.startswith("reconciliation PENDING") and f"+ {records - 2} awaiting load" in line, line
+    assert "lost" not in line and f"--resume {deferred.run_id}" in line, line
+    report = read_run_report(str(tmp_path / "wh" / "runs" / f"{deferred.run_id}.json"))
+    assert (report["awaiting_load"], report["lost"], report["reconciles"]) == (records - 2, 0, False)
     assert counts(warehouse) == {"raw_events": 0, "event_ids": 0, "dead_letter": 0}
 
     (tmp_path / "in" / "e.jsonl").unlink()  # the resumed run cannot have read it again
@@ -146,5 +153,6 @@ def test_a_batch_that_cannot_load_keeps_its_work_and_resume_loads_it_without_rea
 
     assert resumed.reconciles, resumed.reconciliation_line()
     assert (resumed.records_in, resumed.rows_loaded, resumed.duplicates, resumed.dead_letters) == (records, 30, 1, 2)
+    assert (resumed.awaiting_load, resumed.lost) == (0, 0)
     assert counts(warehouse) == {"raw_events": 30, "event_ids": 30, "dead_letter": 2}
     assert not staged.exists()
