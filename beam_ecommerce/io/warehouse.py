@@ -23,6 +23,8 @@ class WarehouseSink(abc.ABC):
     # Whether a batch run may hand ``write`` the core's row batches with duplicates left in
     # (the sink absorbs them on load); if not, the pipeline deduplicates before the sink.
     absorbs_duplicates: bool = True
+    # Whether ``write`` takes rows as the fast core's structs as well as dicts (see ``RowBatch``).
+    takes_typed_rows: bool = False
 
     @abc.abstractmethod
     def write(

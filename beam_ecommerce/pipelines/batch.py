@@ -50,7 +50,9 @@ def _build(options: PipelineOptions) -> tuple[beam.Pipeline, RunContext, Warehou
     records = pipeline | "ReadEventFiles" >> ReadEventFiles(
         batch.input, batch.input_format, source.batch_size, _split_bytes(options), batch.max_record_bytes
     )
-    processed = records | "ProcessEvents" >> ProcessEvents(context, pii_key(source), core=source.core)
+    processed = records | "ProcessEvents" >> ProcessEvents(
+        context, pii_key(source), core=source.core, typed_rows=sink.takes_typed_rows
+    )
     write_batch_run(sink, processed.rows, processed.dead_letters)
     return pipeline, context, sink
 

@@ -8,9 +8,13 @@ reference validator (fastjsonschema) does is checked here with the reference's o
 compiled regular expressions: string ``pattern``s (searched, ``$`` meaning the very end
 of the string) and ``format``s (matched), and the fields each version of an event type allows.
 
-The decoder only ever *accepts*: ``decode`` returns the event dict exactly as
-``orjson.loads`` would give it, or ``None`` when it cannot vouch for the record, and the
-caller then runs the reference path, which decides the reason of the rejection. Anything
+The decoder only ever *accepts*: ``decode_batch`` gives each record's event as a struct
+whose fields are those ``orjson.loads`` would give (``msgspec.to_builtins`` makes it that
+dict), or ``None`` when it cannot vouch for the record, and the caller then runs the
+reference path, which decides the reason of the rejection. Each struct also has the
+warehouse row's other columns as fields no input may carry (typed ``UnsetType``: a record
+that has one is left to the reference, which rejects it): enrichment fills them in place,
+and the row is encoded to JSON without ever becoming a dict. Anything
 it is not sure to judge exactly is left to the reference path too: integers beyond INT64
 (orjson turns them into floats), integer-valued floats in integer fields (the contract
 accepts ``2.0``), and any event type whose schema uses a keyword not translated here.
@@ -23,7 +27,7 @@ import math
 import re
 from collections.abc import Mapping
 from itertools import compress, repeat
-from operator import not_
+from operator import is_not, not_
 from typing import Annotated, Any, Literal, Union
 
 import fastjsonschema.draft07
@@ -32,6 +36,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from beam_ecommerce.schemas.contract import EventSchema, event_schemas
 from beam_ecommerce.schemas.string_checks import StringTest, column_checks, string_tests
+from beam_ecommerce.schemas.tables import RAW_EVENTS
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Keywords that only document a field; every other keyword must be translated below.
@@ -175,7 +180,7 @@ class _EventType:
     after decoding.
     """
 
-    def __init__(self, versions: list[EventSchema]) -> None:
+    def __init__(self, versions: list[EventSchema], row_columns: frozenset[str] = frozenset()) -> None:
         event_type = versions[0].event_type
         properties: dict[str, Any] = {}
         for version in versions:
@@ -193,6 +198,10 @@ class _EventType:
             ("schema_version", Literal[tuple(v.version for v in versions)]),
             *_fields(event_type, merged, regexes, nested=False),
         ]
+        self.fields = frozenset(name for name, *_ in fields)
+        """The event's own fields (the struct also has the row's other columns)."""
+        # The row's columns the event does not carry: no input may set them, enrichment does.
+        fields += [(name, UnsetType, UNSET) for name in sorted(row_columns - self.fields - {"event_type"})]
         self.struct = msgspec.defstruct(
             f"{event_type}_event",
             fields,
@@ -200,12 +209,13 @@ class _EventType:
             forbid_unknown_fields=True,
             tag_field="event_type",
             tag=event_type,
+            namespace={"event_type": event_type},  # the tag, which is no field, readable as on a dict
         )
         self.tests = {field: tests for field, spec in properties.items() if (tests := regexes.tests(spec))}
         # The struct allows every version's fields and requires those all versions require:
         # a version that allows fewer or requires more is checked after decoding.
         self.struct_required = frozenset(merged["required"]) | {"event_type", "schema_version"}
-        struct_fields = (frozenset(properties) | {"event_type", "schema_version"}, self.struct_required)
+        struct_fields = (self.fields | {"event_type"}, self.struct_required)
         self.narrower_versions = {
             v.version: fields
             for v in versions
@@ -214,9 +224,15 @@ class _EventType:
 
 
 class ContractDecoder:
-    """Decodes JSON event payloads straight into validated event dicts, or says it cannot vouch for one."""
+    """Decodes JSON event payloads straight into validated event structs, or says it cannot vouch for one.
 
-    def __init__(self, schemas: Mapping[tuple[str, int], EventSchema]) -> None:
+    ``row_columns`` are the warehouse row's columns: those an event does not carry become
+    fields of its struct that only enrichment sets.
+    """
+
+    def __init__(
+        self, schemas: Mapping[tuple[str, int], EventSchema], row_columns: frozenset[str] = frozenset()
+    ) -> None:
         by_type: dict[str, list[EventSchema]] = {}
         for (event_type, _), schema in sorted(schemas.items()):
             by_type.setdefault(event_type, []).append(schema)
@@ -224,11 +240,11 @@ class ContractDecoder:
         self.untranslated: dict[str, str] = {}
         for event_type, versions in by_type.items():
             try:
-                self.event_types[event_type] = _EventType(versions)
+                self.event_types[event_type] = _EventType(versions, row_columns)
             except Untranslatable as error:
                 self.untranslated[event_type] = str(error)
         structs = tuple(t.struct for t in self.event_types.values())
-        self.fields = frozenset({"event_type"}.union(*(struct.__struct_fields__ for struct in structs)))
+        self.fields = frozenset({"event_type"}.union(*(t.fields for t in self.event_types.values())))
         """Every top-level field a decoded event can have."""
         self._decode = msgspec.json.Decoder(Union[structs]).decode if structs else None  # noqa: UP007
         # Invalid UTF-8 raises UnicodeDecodeError, a ValueError.
@@ -236,44 +252,40 @@ class ContractDecoder:
         self._errors = (msgspec.MsgspecError, ValueError, RecursionError)
         self.string_checks = column_checks(
             {event_type: translated.tests for event_type, translated in self.event_types.items()},
-            {event_type: translated.struct.__struct_fields__ for event_type, translated in self.event_types.items()},
+            {event_type: translated.fields for event_type, translated in self.event_types.items()},
         )
         # Per field, the versions of event types that do not allow it (rejected when present), or that
         # require it where the struct does not (rejected when absent).
         rules: dict[tuple[str, bool], set[tuple[str, int]]] = {}
         for event_type, translated in self.event_types.items():
             for version, (allowed, required) in translated.narrower_versions.items():
-                for field in set(translated.struct.__struct_fields__) - allowed:
+                for field in translated.fields - allowed:
                     rules.setdefault((field, False), set()).add((event_type, version))
                 for field in required - translated.struct_required:
                     rules.setdefault((field, True), set()).add((event_type, version))
         self._version_rules = [(field, versions, when_absent) for (field, when_absent), versions in rules.items()]
 
-    def decode_batch(self, payloads: list[bytes]) -> list[dict[str, Any]]:
-        """Per payload, its event if it is valid under the contract, else an empty dict: the reference must judge.
-
-        No valid event is empty (the contract requires fields), so an empty dict is unambiguous.
-        """
+    def decode_batch(self, payloads: list[bytes]) -> list[msgspec.Struct | None]:
+        """Per payload, its event if it is valid under the contract, else ``None``: the reference must judge."""
         if self._decode is None:
-            return [{} for _ in payloads]
+            return [None] * len(payloads)
         decode, errors, events = self._decode, self._errors, []
         for payload in payloads:
             try:
                 events.append(decode(payload))
             except errors:
-                events.append({})
-        rows = msgspec.to_builtins(events)
+                events.append(None)
         for check in self.string_checks:
-            check.reject_invalid(rows)
+            check.reject_invalid(events)
         for field, versions, when_absent in self._version_rules:
-            present = map(dict.__contains__, rows, repeat(field))
-            for i in compress(range(len(rows)), map(not_, present) if when_absent else present):
-                if rows[i] and (rows[i]["event_type"], rows[i]["schema_version"]) in versions:
-                    rows[i] = {}
-        return rows
+            present = map(is_not, map(getattr, events, repeat(field), repeat(UNSET)), repeat(UNSET))
+            for i in compress(range(len(events)), map(not_, present) if when_absent else present):
+                if events[i] is not None and (events[i].event_type, events[i].schema_version) in versions:
+                    events[i] = None
+        return events
 
 
 @functools.lru_cache(maxsize=1)
 def contract_decoder() -> ContractDecoder:
     """The fast decoder of the package's contract, generated once per process."""
-    return ContractDecoder(event_schemas())
+    return ContractDecoder(event_schemas(), frozenset(column.name for column in RAW_EVENTS.columns))

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from itertools import compress, repeat
-from operator import itemgetter, setitem
-from typing import Any
+from operator import attrgetter, is_not, itemgetter, setitem
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.utils.secret import Secret
+from msgspec import UNSET
 
 from beam_ecommerce.records import Event, EventBatch
 from beam_ecommerce.records.dead_letter import ENRICH, RunContext
@@ -26,6 +27,11 @@ def _pii_fields() -> tuple[str, ...]:
 def order_revenue(items: list[dict[str, Any]]) -> float:
     """Gross value of order lines, rounded to cents."""
     return round(sum(item["unit_price"] * item["quantity"] for item in items), 2)
+
+
+def _struct_order_revenue(items: list[Any]) -> float:
+    """``order_revenue`` of the decoder's order lines, which are structs."""
+    return order_revenue([{"unit_price": item.unit_price, "quantity": item.quantity} for item in items])
 
 
 class RowEnricher:
@@ -54,30 +60,80 @@ class RowEnricher:
         }
 
     def enrich_rows(self, rows: list[dict[str, Any]], sources: list[str]) -> None:
-        """``rows`` made ``raw_events`` rows in place, column by column.
+        """``rows`` (event dicts) made ``raw_events`` rows in place, column by column.
 
         Raises ``RecordError`` before changing any row if a timestamp cannot be read.
         """
+        self._enrich(_DICTS, rows, sources)
+
+    def enrich_structs(self, rows: list[Any], sources: list[str]) -> None:
+        """``enrich_rows`` for the decoder's event structs, whose row columns it sets in place."""
+        self._enrich(_STRUCTS, rows, sources)
+
+    def _enrich(self, rows_of: _RowAccess, rows: list[Any], sources: list[str]) -> None:
         try:
-            times = list(map(datetime.fromisoformat, map(itemgetter("occurred_at"), rows)))
+            times = list(map(datetime.fromisoformat, rows_of.column(rows, "occurred_at")))
         except ValueError as error:
             raise RecordError("invalid_timestamp", f"occurred_at: {error}") from None
-        _set_column(rows, "occurred_at", times)
-        _set_column(rows, "event_date", map(datetime.date, times))
-        _set_column(rows, "source", sources)
-        deque(map(dict.update, rows, repeat(self._stamps)), maxlen=0)
+        rows_of.set_column(rows, "occurred_at", times)
+        rows_of.set_column(rows, "event_date", map(datetime.date, times))
+        rows_of.set_column(rows, "source", sources)
+        rows_of.set_constants(rows, self._stamps)
         for name, hash_name in self._pii:
-            tokens = self._pseudonymize.many(list(map(dict.pop, rows, repeat(name), repeat(None))))
+            tokens = self._pseudonymize.many(rows_of.take_column(rows, name))
             # Only rows that carried the field get its hash: a token is never empty.
-            _set_column(compress(rows, tokens), hash_name, filter(None, tokens))
-        for row in rows:
-            if row["event_type"] == "order_placed":
-                row["revenue"] = order_revenue(row["items"])
+            rows_of.set_column(compress(rows, tokens), hash_name, filter(None, tokens))
+        orders = [row for row in rows if rows_of.event_type(row) == "order_placed"]
+        rows_of.set_column(orders, "revenue", map(rows_of.revenue, rows_of.column(orders, "items")))
 
 
-def _set_column(rows: Iterable[dict[str, Any]], name: str, values: Iterable[Any]) -> None:
-    """``row[name] = value`` for each row and value, in one pass at C speed."""
+class _RowAccess(NamedTuple):
+    """How enrichment reads and writes a batch's rows a column at a time, each in one pass at C speed."""
+
+    column: Callable[[list[Any], str], list[Any]]
+    set_column: Callable[[Iterable[Any], str, Iterable[Any]], None]
+    set_constants: Callable[[list[Any], dict[str, Any]], None]
+    take_column: Callable[[list[Any], str], list[Any]]
+    """The column's values (``None`` where a row lacks it), the field removed from every row."""
+    event_type: Callable[[Any], str]
+    revenue: Callable[[list[Any]], float]
+
+
+def _set_items(rows: Iterable[dict[str, Any]], name: str, values: Iterable[Any]) -> None:
     deque(map(setitem, rows, repeat(name), values), maxlen=0)
+
+
+def _set_attributes(rows: Iterable[Any], name: str, values: Iterable[Any]) -> None:
+    deque(map(setattr, rows, repeat(name), values), maxlen=0)
+
+
+def _set_attribute_constants(rows: list[Any], values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        _set_attributes(rows, name, repeat(value))
+
+
+def _take_attributes(rows: list[Any], name: str) -> list[Any]:
+    values = list(map(getattr, rows, repeat(name), repeat(UNSET)))
+    _set_attributes(compress(rows, map(is_not, values, repeat(UNSET))), name, repeat(UNSET))
+    return [None if value is UNSET else value for value in values]
+
+
+_DICTS = _RowAccess(
+    column=lambda rows, name: list(map(itemgetter(name), rows)),
+    set_column=_set_items,
+    set_constants=lambda rows, values: deque(map(dict.update, rows, repeat(values)), maxlen=0),
+    take_column=lambda rows, name: list(map(dict.pop, rows, repeat(name), repeat(None))),
+    event_type=itemgetter("event_type"),
+    revenue=order_revenue,
+)
+_STRUCTS = _RowAccess(
+    column=lambda rows, name: list(map(attrgetter(name), rows)),
+    set_column=_set_attributes,
+    set_constants=_set_attribute_constants,
+    take_column=_take_attributes,
+    event_type=attrgetter("event_type"),
+    revenue=_struct_order_revenue,
+)
 
 
 class EnrichEvent(RouteBatch):

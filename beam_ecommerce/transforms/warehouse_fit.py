@@ -52,15 +52,18 @@ class FitWarehouse(RouteBatch):
         return event
 
     def top_level_numbers_fit(
-        self, rows: list[dict[str, Any]], numeric: tuple[tuple[str, str], ...] | None = None
+        self, rows: list[Any], numeric: tuple[tuple[str, str], ...] | None = None, structs: bool = False
     ) -> bool:
         """Whether every top-level value of ``rows`` in the ``numeric`` columns (default: all) fits, a column at a time.
 
-        A float column's values are all finite if their sum is (inf and nan propagate); a sum
-        that overflows only sends the batch to the row-by-row check.
+        ``rows`` are dicts, or with ``structs`` objects with the columns as attributes (the
+        decoder's structs, whose unset columns are falsy). A float column's values are all
+        finite if their sum is (inf and nan propagate); a sum that overflows only sends the
+        batch to the row-by-row check.
         """
         for name, column_type in self.numeric if numeric is None else numeric:
-            values = list(filter(None, map(dict.get, rows, repeat(name))))  # zeros always fit
+            column = map(getattr, rows, repeat(name), repeat(None)) if structs else map(dict.get, rows, repeat(name))
+            values = list(filter(None, column))  # zeros always fit
             if not values:
                 continue
             if column_type == "FLOAT64" and not _finite(sum(values)):

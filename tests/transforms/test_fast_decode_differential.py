@@ -13,12 +13,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from types import SimpleNamespace
 
+import msgspec
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from beam_ecommerce.io.duckdb.sinks import rows_to_jsonl
 from beam_ecommerce.records import RawBatch, RawRecord
+from beam_ecommerce.records.batches import rows_as_dicts
 from beam_ecommerce.records.dead_letter import RunContext
 from beam_ecommerce.schemas import RAW_EVENTS, event_schemas
 from beam_ecommerce.schemas.contract import compose_contract
@@ -192,6 +197,11 @@ def reference_verdict(payload: bytes) -> tuple[str, str] | dict:
     return fields
 
 
+def _decoded(payloads: list[bytes]) -> list[dict]:
+    """The decoder's verdicts as dicts: each event as ``orjson.loads`` gives it, ``{}`` where it cannot vouch."""
+    return [{} if event is None else event for event in rows_as_dicts(contract_decoder().decode_batch(payloads))]
+
+
 def _typed(value) -> bytes:
     """Values and their JSON types: ``1``, ``1.0`` and ``True`` compare equal in Python but not here."""
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str)
@@ -200,7 +210,7 @@ def _typed(value) -> bytes:
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(payloads, min_size=1, max_size=30))
 def test_the_decoder_accepts_only_what_the_reference_accepts_and_gives_the_same_event(batch):
-    decoded = contract_decoder().decode_batch(batch)
+    decoded = _decoded(batch)
     assert len(decoded) == len(batch)
     for payload, row in zip(batch, decoded, strict=True):
         verdict = reference_verdict(payload)
@@ -212,17 +222,18 @@ def test_the_decoder_accepts_only_what_the_reference_accepts_and_gives_the_same_
 def test_the_decoder_vouches_for_valid_events_of_every_type_and_version():
     events = [orjson.dumps(sample_event(t, f"evt-{i:08d}")) for i, t in enumerate(EVENT_TYPES)]
     events.append(orjson.dumps(sample_event("page_view") | {"schema_version": 2, "experiment_variant": "b"}))
-    assert all(contract_decoder().decode_batch(events))
+    assert all(_decoded(events))
 
 
 def test_a_version_gets_only_its_own_fields():
     v1_with_a_v2_field = sample_event("page_view") | {"experiment_variant": "b"}
-    assert contract_decoder().decode_batch([orjson.dumps(v1_with_a_v2_field)]) == [{}]
+    assert _decoded([orjson.dumps(v1_with_a_v2_field)]) == [{}]
     assert reference_verdict(orjson.dumps(v1_with_a_v2_field)) == ("validate", "schema_additionalProperties")
 
 
-def _core(core: type[RunStages]) -> RunStages:
-    dofn = core(core_stages(CONTEXT, "k"))
+def _core(core: type[RunStages], typed_rows: bool = False) -> RunStages:
+    stages = core_stages(CONTEXT, "k")
+    dofn = RunFastCore(stages, typed_rows) if core is RunFastCore else core(stages)
     dofn.setup()
     return dofn
 
@@ -231,21 +242,37 @@ def _outputs(core: RunStages, records: list[RawRecord]) -> tuple[list, list]:
     rows, dead_letters = [], []
     for output in core.process(RawBatch(records)):
         if isinstance(output, list):
-            rows += [_typed({k: v for k, v in row.items() if k != "ingested_at"}) for row in output]
+            rows += [_typed({k: v for k, v in row.items() if k != "ingested_at"}) for row in rows_as_dicts(output)]
         else:
             dead_letters.append(_typed({k: v for k, v in output.value.items() if k != "timestamp"}))
     return sorted(rows), sorted(dead_letters)
 
 
+@pytest.mark.parametrize("typed_rows", [False, True], ids=["dict rows", "typed rows"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.lists(payloads, min_size=1, max_size=30))
-def test_the_fast_core_gives_the_reference_cores_rows_and_dead_letters(batch):
+@given(batch=st.lists(payloads, min_size=1, max_size=30))
+def test_the_fast_core_gives_the_reference_cores_rows_and_dead_letters(typed_rows, batch):
     records = [RawRecord(payload, f"diff:{i}") for i, payload in enumerate(batch)]
-    fast_rows, fast_dead = _outputs(_core(RunFastCore), records)
+    fast_rows, fast_dead = _outputs(_core(RunFastCore, typed_rows), records)
     reference_rows, reference_dead = _outputs(_core(RunStages), records)
     assert fast_rows == reference_rows
     assert fast_dead == reference_dead
     assert len(fast_rows) + len(fast_dead) == len(records)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(valid_events(), min_size=1, max_size=20))
+def test_typed_rows_are_the_decoders_structs_and_stage_as_the_same_json(events):
+    """What the DuckDB sink stages: the typed rows' JSON lines hold what the dict rows' do."""
+    records = [RawRecord(orjson.dumps(event), f"typed:{i}") for i, event in enumerate(events)]
+    (typed,), (dicts,) = (
+        [o for o in _core(RunFastCore, t).process(RawBatch(records)) if isinstance(o, list)] for t in (True, False)
+    )
+    assert all(isinstance(row, msgspec.Struct) for row in typed) and all(type(row) is dict for row in dicts)
+    staged = [[orjson.loads(line) for line in rows_to_jsonl(rows).splitlines()] for rows in (typed, dicts)]
+    for row in staged[0] + staged[1]:
+        row.pop("ingested_at")
+    assert staged[0] == staged[1]
 
 
 def test_records_that_are_not_plain_json_take_the_reference_path():
@@ -261,7 +288,7 @@ def test_records_that_are_not_plain_json_take_the_reference_path():
 def test_nesting_too_deep_for_the_decoder_is_left_to_the_reference():
     deep = orjson.dumps(sample_event("page_view"))[:-1] + b', "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     records = [RawRecord(deep, "a:1"), RawRecord(orjson.dumps(sample_event("payment")), "a:2")]
-    assert contract_decoder().decode_batch([deep]) == [{}]
+    assert _decoded([deep]) == [{}]
     assert _outputs(_core(RunFastCore), records) == _outputs(_core(RunStages), records)
 
 
@@ -312,9 +339,9 @@ def test_a_column_check_rejects_exactly_the_rows_whose_value_fails(values):
     """Many values, several bad ones anywhere (some with newlines): the joined pass resumes after each."""
     for check in contract_decoder().string_checks:
         event_type = min(check.event_types or EVENT_TYPES)
-        rows = [{"event_type": event_type, check.field: value} for value in values]
+        rows = [SimpleNamespace(event_type=event_type, **{check.field: value}) for value in values]
         check.reject_invalid(rows)
-        kept = [bool(row) for row in rows]
+        kept = [row is not None for row in rows]
         assert kept == [all(_passes(test, value) for test in check.tests) for value in values], check.field
 
 
@@ -338,14 +365,14 @@ def test_an_event_type_the_generator_cannot_translate_is_left_to_the_reference()
     files[("envelope", 1)]["properties"] |= {"event_type": {"type": "string"}, "schema_version": {"type": "integer"}}
     decoder = ContractDecoder(compose_contract(files))
     assert "odd" in decoder.untranslated
-    assert decoder.decode_batch([b'{"event_id":"e","event_type":"odd","schema_version":1,"n":3}']) == [{}]
+    assert decoder.decode_batch([b'{"event_id":"e","event_type":"odd","schema_version":1,"n":3}']) == [None]
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(valid_events(), min_size=1, max_size=20))
 def test_the_decoder_vouches_for_every_valid_event(events):
     encoded = [orjson.dumps(event) for event in events]
-    assert [_typed(row) for row in contract_decoder().decode_batch(encoded)] == [_typed(e) for e in events]
+    assert [_typed(row) for row in _decoded(encoded)] == [_typed(e) for e in events]
 
 
 def test_the_fast_paths_column_check_of_numbers_agrees_with_the_row_check():

@@ -95,6 +95,8 @@ class DuckDBSink(WarehouseSink):
     processing again.
     """
 
+    takes_typed_rows = True  # the rows are staged by msgspec, which encodes structs as their dicts
+
     def __init__(
         self, warehouse: DuckDBWarehouse, staging_dir: str, dead_letter_dir: str, run_id: str, resumable: bool = False
     ) -> None:
