@@ -233,6 +233,7 @@ class ContractDecoder:
     def __init__(
         self, schemas: Mapping[tuple[str, int], EventSchema], row_columns: frozenset[str] = frozenset()
     ) -> None:
+        self.row_columns = row_columns
         by_type: dict[str, list[EventSchema]] = {}
         for (event_type, _), schema in sorted(schemas.items()):
             by_type.setdefault(event_type, []).append(schema)

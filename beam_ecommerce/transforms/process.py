@@ -87,9 +87,10 @@ class RunFastCore(RunStages):
     and its reason are the reference's own. Stages after enrich other than ``FitWarehouse``
     (the streaming lateness gate) run on the fast rows too, as dicts.
 
-    With ``typed_rows`` the fast rows leave as the decoder's structs, which msgspec encodes
-    as it does their dicts: a sink that stages rows that way (DuckDB's) skips building a
-    dict per row (1 µs an event). Otherwise they leave as dicts, like the reference's.
+    With ``typed_rows`` the fast rows are enriched and leave as the decoder's structs, which
+    msgspec encodes as it does their dicts: a sink that stages rows that way (DuckDB's)
+    never has a dict made per row. Otherwise, or where the structs lack a column enriching
+    sets (the table is not the decoder's), they are made dicts first, like the reference's.
     """
 
     def __init__(self, stages: list[RouteBatch], typed_rows: bool = False) -> None:
@@ -115,7 +116,10 @@ class RunFastCore(RunStages):
         self._derived_numeric = tuple((name, kind) for name, kind in self.fit.numeric if name not in decoder.fields)
         # Whether the table has a column for every field a decoded event can have once enriched:
         # then no batch needs its rows' keys gathered (0.14 µs an event).
-        self._columns_fit = self.enrich.enricher.columns(decoder.fields) <= self.fit.columns
+        enriched = self.enrich.enricher.columns(decoder.fields)
+        self._columns_fit = enriched <= self.fit.columns
+        # Structs can take rows only where they have every column enriching sets, and need no key check.
+        self._typed = self.typed_rows and self._columns_fit and enriched <= decoder.row_columns
 
     def process(self, batch: RawBatch):
         self.enrich.enricher.start_batch()
@@ -127,7 +131,7 @@ class RunFastCore(RunStages):
                 (candidates if raw.format == JSON and not _read_error(raw) else rest).append(raw)
         decoded = self._decode_batch(list(map(attrgetter("payload"), candidates)))
         rows, raws = _keep(decoded, candidates, rest, list(map(is_not, decoded, repeat(None))))
-        if not self.typed_rows:
+        if not self._typed:
             # Dicts made before enriching: enriching a dict costs less than a struct, and a dict made after.
             rows = RowBatch(rows_as_dicts(rows))
         rows, raws = self._enrich(rows, raws, rest)
@@ -135,7 +139,7 @@ class RunFastCore(RunStages):
         for counter in self._enriched_out:
             counter.inc(len(rows))
         if self.after_enrich:
-            rows = RowBatch(rows_as_dicts(rows)) if self.typed_rows else rows
+            rows = RowBatch(rows_as_dicts(rows)) if self._typed else rows
             yield from self._run_after_enrich(raws, rows)
         self._fit_out.inc(len(rows))
         yield from self.run_stages(rest, rows)
@@ -144,7 +148,7 @@ class RunFastCore(RunStages):
 
     def _enrich(self, rows: RowBatch, raws: list[RawRecord], rest: RawBatch) -> tuple[RowBatch, list[RawRecord]]:
         """The decoded rows enriched, those that cannot be (or do not fit the table) moved to ``rest``."""
-        typed = self.typed_rows
+        typed = self._typed
         enrich = self.enrich.enricher.enrich_structs if typed else self.enrich.enricher.enrich_rows
         try:
             enrich(rows, list(map(attrgetter("source"), raws)))
@@ -155,7 +159,7 @@ class RunFastCore(RunStages):
             )
         # Numbers the decoder gave always fit (see setup): only the columns and derived numbers need checking.
         fit = self.fit
-        columns_fit = self._columns_fit or (not typed and set().union(*rows) <= fit.columns)
+        columns_fit = self._columns_fit or set().union(*rows) <= fit.columns  # typed rows: always the former
         if not (columns_fit and fit.top_level_numbers_fit(rows, self._derived_numeric, structs=typed)):
             checked = rows_as_dicts(rows) if typed else rows
             rows, raws = _keep(rows, raws, rest, [_passes(fit.check_row, row) for row in checked])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from functools import partial
 from types import SimpleNamespace
 
 import msgspec
@@ -275,6 +276,16 @@ def test_typed_rows_are_the_decoders_structs_and_stage_as_the_same_json(events):
     assert staged[0] == staged[1]
 
 
+@pytest.mark.parametrize("column", ["revenue", "source", "email_hash", "run_id", "event_date"])
+def test_an_event_carrying_a_column_only_enriching_sets_is_left_to_the_reference(column):
+    """The structs have the row's other columns as fields no input may set: the reference rejects such an event."""
+    payload = orjson.dumps(sample_event("order_placed") | {column: "x"})
+    assert _decoded([payload]) == [{}]
+    assert reference_verdict(payload) == ("validate", "schema_additionalProperties")
+    records = [RawRecord(payload, "a:1")]
+    assert _outputs(_core(RunFastCore, typed_rows=True), records) == _outputs(_core(RunStages), records)
+
+
 def test_records_that_are_not_plain_json_take_the_reference_path():
     event = orjson.dumps(sample_event("payment"))
     records = [
@@ -292,15 +303,18 @@ def test_nesting_too_deep_for_the_decoder_is_left_to_the_reference():
     assert _outputs(_core(RunFastCore), records) == _outputs(_core(RunStages), records)
 
 
-def test_a_table_without_a_column_of_the_contract_takes_its_rows_as_the_reference_does():
-    """The fast core skips gathering each batch's keys only when the table has every column an event can bring."""
+@pytest.mark.parametrize("typed_rows", [False, True], ids=["dict rows", "typed rows asked for"])
+def test_a_table_without_a_column_of_the_contract_takes_its_rows_as_the_reference_does(typed_rows):
+    """The fast core skips gathering each batch's keys only when the table has every column an event can bring;
+    it keeps rows typed only then."""
     table = dataclasses.replace(RAW_EVENTS, columns=tuple(c for c in RAW_EVENTS.columns if c.name != "referrer"))
     cores = []
-    for core in (RunFastCore, RunStages):
+    for core in (partial(RunFastCore, typed_rows=typed_rows), RunStages):
         dofn = core([*core_stages(CONTEXT, "k")[:-1], FitWarehouse(CONTEXT, table)])
         dofn.setup()
         cores.append(dofn)
     assert cores[0]._columns_fit is False and _core(RunFastCore)._columns_fit is True
+    assert cores[0]._typed is False and _core(RunFastCore, typed_rows)._typed is typed_rows
     with_referrer = sample_event("page_view") | {"referrer": "https://example.com/"}
     without = {k: v for k, v in sample_event("page_view").items() if k != "referrer"} | {"event_id": "evt-00000002"}
     records = [RawRecord(orjson.dumps(with_referrer), "t:1"), RawRecord(orjson.dumps(without), "t:2")]
