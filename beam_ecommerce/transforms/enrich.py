@@ -35,10 +35,11 @@ def _struct_order_revenue(items: list[Any]) -> float:
 
 
 class RowEnricher:
-    """The enrich stage's work on one event dict, with what is the same for a whole batch computed once.
+    """The enrich stage's work on a batch of events, with what is the same for the whole batch computed once.
 
     ``start_batch`` fixes the batch's ingest time (a batch is processed at one moment);
-    ``enrich`` then turns one valid event into a ``raw_events`` row in place.
+    ``enrich_rows`` (event dicts) and ``enrich_structs`` (the fast decoder's structs) then
+    turn valid events into ``raw_events`` rows in place.
     """
 
     def __init__(self, context: RunContext, pseudonymize: Pseudonymizer) -> None:

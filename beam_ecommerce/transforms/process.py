@@ -132,7 +132,7 @@ class RunFastCore(RunStages):
         decoded = self._decode_batch(list(map(attrgetter("payload"), candidates)))
         rows, raws = _keep(decoded, candidates, rest, list(map(is_not, decoded, repeat(None))))
         if not self._typed:
-            # Dicts made before enriching: enriching a dict costs less than a struct, and a dict made after.
+            # Dicts made now: enriching dicts costs less than enriching structs and converting them after.
             rows = RowBatch(rows_as_dicts(rows))
         rows, raws = self._enrich(rows, raws, rest)
         self._records_in.inc(len(batch) - len(rest))
