@@ -62,14 +62,12 @@ class RunSummary:
             f"reconciliation {verdict}: {self.records_in} records in = {self.rows_loaded} loaded"
             f" + {self.dead_letters} dead letters + {self.duplicates} duplicates absorbed"
         )
-        if self.load_pending:
-            line += f" + {self.awaiting_load} awaiting load"
         if self.lost:
             line += f"; {self.lost} lost"
-        if self.load_pending:
+        if self.load_pending:  # then nothing counts as lost
             line += (
-                f"; the warehouse stayed locked: the staged work is kept, load it with the same"
-                f" command and --resume {self.run_id}"
+                f" + {self.awaiting_load} awaiting load; the warehouse stayed locked: the staged work is kept,"
+                f" load it with the same command and --resume {self.run_id}"
             )
         if self.read_failures:
             line += f"; input not read to its end: {', '.join(self.read_failures)}"

@@ -49,11 +49,7 @@ class _BatchCoder(coders.Coder):
     batch_type: type[list] = list
 
     def encode(self, value: list) -> bytes:
-        try:
-            return pickle.dumps(list(value), pickle.HIGHEST_PROTOCOL)
-        except pickle.PicklingError:
-            # Typed rows: the decoder's struct classes are made at import, so pickle cannot name them.
-            return pickle.dumps(rows_as_dicts(list(value)), pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(list(value), pickle.HIGHEST_PROTOCOL)
 
     def decode(self, encoded: bytes) -> list:
         return self.batch_type(pickle.loads(encoded))
@@ -84,6 +80,13 @@ class EventBatchCoder(_BatchCoder):
 
 class RowBatchCoder(_BatchCoder):
     batch_type = RowBatch
+
+    def encode(self, value: list) -> bytes:
+        try:
+            return super().encode(value)
+        except pickle.PicklingError:
+            # Typed rows: the decoder's struct classes are made at import, so pickle cannot name them.
+            return pickle.dumps(rows_as_dicts(list(value)), pickle.HIGHEST_PROTOCOL)
 
 
 coders.registry.register_coder(RawBatch, RawBatchCoder)
