@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from beam_ecommerce.io.duckdb.sinks import rows_to_jsonl
+from beam_ecommerce.io.duckdb.sinks import row_key_line, rows_to_jsonl
 from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse, WarehouseError
 from beam_ecommerce.records import RawRecord
 from beam_ecommerce.records.dead_letter import RunContext, dead_letter_row
@@ -40,6 +40,13 @@ def _stage(tmp_path, name: str, rows: list[dict], dead_letters: list[bytes]) -> 
         )
     )
     return [str(staged_rows)], [str(jsonl)]
+
+
+def _key_lines(tmp_path, name: str, *batches: list[dict]) -> list[str]:
+    """A file of key lines, one per batch, as the batch pipeline stages them beside its rows."""
+    path = tmp_path / f"{name}.keys.jsonl"
+    path.write_bytes(b"".join(row_key_line(batch) for batch in batches))
+    return [str(path)]
 
 
 def test_load_keeps_one_row_per_event_id_and_is_idempotent(tmp_path):
@@ -89,21 +96,29 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
 @given(
     st.lists(st.tuples(st.integers(0, 12), st.integers(0, 40)), max_size=40),
     st.sets(st.integers(0, 12), max_size=6),
+    st.integers(1, 8),
+    st.booleans(),
 )
-@example(staged=[(1, 5), (1, 3), (2, 1), (3, 4)], present={2})  # later copies, no tie: read straight from the files
-@example(staged=[(1, 5), (1, 5), (1, 7), (2, 1)], present=set())  # a tie on the least source: the temporary table
-def test_the_load_keeps_per_new_event_id_the_row_with_the_least_source(tmp_path_factory, staged, present):
+@example(staged=[(1, 5), (1, 3), (2, 1), (3, 4)], present={2}, batch=2, key_lines=False)  # later copies, no tie
+@example(staged=[(1, 5), (1, 3), (2, 1), (3, 4)], present={2}, batch=3, key_lines=True)
+@example(staged=[(1, 5), (1, 5), (1, 7), (2, 1)], present=set(), batch=4, key_lines=True)  # a tie: the temporary table
+def test_the_load_keeps_per_new_event_id_the_row_with_the_least_source(
+    tmp_path_factory, staged, present, batch, key_lines
+):
     """The reference is written here in Python: per new event_id, the staged row with the least source.
 
     Two staged copies may share their event_id and source (the same record staged twice): one is kept.
+    The rows' keys are read from the rows, or from key lines of batches of ``batch`` rows.
     """
     tmp_path = tmp_path_factory.mktemp("lean")
     warehouse = DuckDBWarehouse(str(tmp_path / "w.duckdb"))
     before = [_row(f"evt-{key:03d}", "old:0") for key in sorted(present)]
     warehouse.load("r0", *_stage(tmp_path, "before", before, []))
     rows = [_row(f"evt-{key:03d}", f"f:{line:03d}") for key, line in staged]
+    batches = [rows[start : start + batch] for start in range(0, len(rows), batch)]
+    keys = _key_lines(tmp_path, "now", *batches) if key_lines else ()
 
-    report = warehouse.load("r1", *_stage(tmp_path, "now", rows, []))
+    report = warehouse.load("r1", *_stage(tmp_path, "now", rows, []), row_key_lines=keys)
 
     firsts: dict[str, str] = {}
     for row in rows:
@@ -119,4 +134,59 @@ def test_the_load_keeps_per_new_event_id_the_row_with_the_least_source(tmp_path_
         len(rows),
         len(firsts),
         len(rows) - len(firsts),
+    )
+
+
+@pytest.mark.parametrize(
+    ("keyed", "why"),
+    [
+        (["e1"], "a row without its key: it would land without its copies being looked for"),
+        (["e1", "e2", "e3"], "a key without its row: it would be booked as a duplicate absorbed"),
+    ],
+)
+def test_key_lines_that_disagree_with_their_rows_load_nothing(tmp_path, keyed, why):
+    warehouse = DuckDBWarehouse(str(tmp_path / "w.duckdb"))
+    warehouse.prepare()
+    rows = [_row("e1", "f:1"), _row("e2", "f:2")]
+    keys = _key_lines(tmp_path, "keys", [_row(event_id, f"f:{n}") for n, event_id in enumerate(keyed, 1)])
+    with pytest.raises(WarehouseError, match="the staged rows and their keys disagree"):
+        warehouse.load("r1", *_stage(tmp_path, "rows", rows, [b"x"]), row_key_lines=keys)
+    con = duckdb.connect(warehouse.path, read_only=True)
+    assert con.execute("SELECT (SELECT count(*) FROM raw_events), (SELECT count(*) FROM dead_letter)").fetchone() == (
+        0,
+        0,
+    ), why
+
+
+def test_a_row_larger_than_the_parallel_reads_loads_from_key_lines(tmp_path):
+    """Key lines cannot tell that a row is too large for DuckDB's reads on every thread (over
+    32 MiB with the 16 MiB ``maximum_object_size``): the insert fails on it, and the load starts
+    its transaction again, reading the rows on one thread."""
+    warehouse = DuckDBWarehouse(str(tmp_path / "w.duckdb"), max_record_bytes=24 << 20)
+    rows = [_row("e1", "f:1") | {"page_url": "/" + "p" * (40 << 20)}, _row("e2", "f:2"), _row("e1", "f:3")]
+    keys = _key_lines(tmp_path, "keys", rows[:2], rows[2:])
+
+    report = warehouse.load("r1", *_stage(tmp_path, "rows", rows, []), row_key_lines=keys)
+
+    assert (report.rows_offered, report.rows_loaded, report.duplicates) == (3, 2, 1)
+    con = duckdb.connect(warehouse.path, read_only=True)
+    assert con.execute("SELECT event_id, source, length(page_url) FROM raw_events ORDER BY 1").fetchall() == [
+        ("e1", "f:1", (40 << 20) + 1),
+        ("e2", "f:2", len(_row("e2", "f:2")["page_url"])),
+    ]
+
+
+def test_a_key_line_is_the_same_for_dict_rows_and_typed_rows():
+    from beam_ecommerce.schemas.decoders import contract_decoder
+
+    events = [sample_event("page_view", "evt-00000001"), sample_event("order_placed", "evt-00000002")]
+    structs = contract_decoder().decode_batch([orjson.dumps(event) for event in events])
+    for struct, source in zip(structs, ["f:1", "f:2"], strict=True):
+        struct.source = source
+    dicts = [event | {"source": source} for event, source in zip(events, ["f:1", "f:2"], strict=True)]
+
+    assert (
+        row_key_line(structs)
+        == row_key_line(dicts)
+        == b'{"event_id":["evt-00000001","evt-00000002"],"source":["f:1","f:2"]}\n'
     )
