@@ -103,9 +103,12 @@ class ReadEventFiles(beam.PTransform):
         self.max_record_bytes = max_record_bytes
 
     def expand(self, pbegin):
+        files = pbegin | "Match" >> fileio.MatchFiles(self.pattern)
+        if self.split_bytes is not None:
+            # Splitting counts each file's lines up to its cuts: spread over the workers, not done by one.
+            files |= "SpreadFiles" >> beam.Reshuffle()
         return (
-            pbegin
-            | "Match" >> fileio.MatchFiles(self.pattern)
+            files
             | "Split" >> beam.ParDo(SplitFile(self.input_format, self.split_bytes))
             | "Distribute" >> beam.Reshuffle()
             | "Read" >> beam.ParDo(ReadRange(self.batch_size, self.max_record_bytes))
