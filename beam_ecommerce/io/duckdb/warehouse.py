@@ -232,6 +232,11 @@ class _Staged:
     def large_objects(self) -> bool:
         return self.object_bytes > _PARALLEL_OBJECT_BYTES
 
+    @property
+    def present(self) -> str:
+        """The temporary table ``_insert_new`` makes of the staged keys already in the table."""
+        return f"present_keys_{self.table.name}"
+
 
 def _read_keys(
     con: duckdb.DuckDBPyConnection,
@@ -350,7 +355,7 @@ def _insert_new(con: duckdb.DuckDBPyConnection, staged: _Staged | None) -> tuple
     inserted = _insert_first_copies(con, staged)
     table, key = staged.table.name, staged.key
     (later,) = con.execute(f'SELECT count(*) - count(DISTINCT "{key}") FROM {staged.copies}').fetchone()
-    (present,) = con.execute(f"SELECT count(*) FROM present_keys_{table}").fetchone()
+    (present,) = con.execute(f"SELECT count(*) FROM {staged.present}").fetchone()
     expected = staged.offered - later - present
     if inserted != expected:
         raise WarehouseError(
@@ -362,8 +367,7 @@ def _insert_new(con: duckdb.DuckDBPyConnection, staged: _Staged | None) -> tuple
 
 def _insert_first_copies(con: duckdb.DuckDBPyConnection, staged: _Staged) -> int:
     """``_insert_new``'s insert; the rows it inserted."""
-    table, key, order = staged.table.name, staged.key, staged.order
-    present = f"present_keys_{table}"
+    table, key, order, present = staged.table.name, staged.key, staged.order, staged.present
     # Both sides are tables here, their sizes known: DuckDB hashes the smaller.
     con.execute(
         f'CREATE TEMP TABLE {present} AS SELECT DISTINCT "{key}" FROM {staged.keys} SEMI JOIN "{table}" USING ("{key}")'
