@@ -10,6 +10,7 @@ from beam_ecommerce.io.duckdb.sinks import row_key_line, rows_to_jsonl
 from beam_ecommerce.io.duckdb.warehouse import DuckDBWarehouse, WarehouseError
 from beam_ecommerce.records import RawRecord
 from beam_ecommerce.records.dead_letter import RunContext, dead_letter_row
+from beam_ecommerce.schemas.decoders import contract_decoder
 from tests.samples import sample_event
 
 
@@ -177,8 +178,6 @@ def test_a_row_larger_than_the_parallel_reads_loads_from_key_lines(tmp_path):
 
 
 def test_a_key_line_is_the_same_for_dict_rows_and_typed_rows():
-    from beam_ecommerce.schemas.decoders import contract_decoder
-
     events = [sample_event("page_view", "evt-00000001"), sample_event("order_placed", "evt-00000002")]
     structs = contract_decoder().decode_batch([orjson.dumps(event) for event in events])
     for struct, source in zip(structs, ["f:1", "f:2"], strict=True):

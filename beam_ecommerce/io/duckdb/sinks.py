@@ -27,6 +27,8 @@ from beam_ecommerce import metrics
 from beam_ecommerce.io.dead_letter_files import WriteDeadLetterFiles, dead_letter_prefix
 from beam_ecommerce.io.duckdb.warehouse import (
     PENDING_BOOKS,
+    ROW_KEY,
+    ROW_ORDER,
     DuckDBWarehouse,
     LoadReport,
     WarehouseError,
@@ -57,15 +59,14 @@ def rows_to_jsonl(rows: list[Row]) -> bytes:
 
 
 def row_key_line(rows: list[Any]) -> bytes:
-    """A non-empty batch of rows' key line: its ``event_id`` and ``source`` columns, as one JSON line.
+    """A non-empty batch of rows' key line: its ``ROW_KEY`` and ``ROW_ORDER`` columns, as one JSON line.
 
     The load reads the rows' keys from the key lines, a tenth of the rows' bytes, instead
     of parsing every row's JSON twice (at 10M rows 1.3 s against 3.3 s); a line costs 0.13
     µs a row.
     """
     column = itemgetter if type(rows[0]) is dict else attrgetter
-    keys = {"event_id": list(map(column("event_id"), rows)), "source": list(map(column("source"), rows))}
-    return _JSON_LINES.encode(keys) + b"\n"
+    return _JSON_LINES.encode({name: list(map(column(name), rows)) for name in (ROW_KEY, ROW_ORDER)}) + b"\n"
 
 
 class _StageRows(beam.DoFn):

@@ -54,6 +54,9 @@ _FAULT = os.environ.get(FAULT_VARIABLE)
 _PARALLEL_OBJECT_BYTES = 16 << 20
 # The largest ``maximum_object_size`` DuckDB's read_json accepts (a UINTEGER).
 _DUCKDB_MAX_OBJECT_SIZE = (1 << 32) - 1
+# A staged row's key and the order that picks its first copy; a key line (``sinks.py``) holds
+# a batch's values of both, as two lists under these names.
+ROW_KEY, ROW_ORDER = "event_id", "source"
 
 _PIPELINE_RUNS_DDL = """
 CREATE TABLE IF NOT EXISTS pipeline_runs (
@@ -199,6 +202,15 @@ def _read_staged(table: Table, files: list[str], max_object_bytes: int, names: t
     )
 
 
+def _too_large(error: duckdb.InvalidInputException) -> bool:
+    """Whether ``error`` is DuckDB's JSON reader meeting an object over its ``maximum_object_size``."""
+    return "maximum_object_size" in str(error)
+
+
+def _non_empty(paths: Iterable[str]) -> list[str]:
+    return [path for path in paths if os.path.getsize(path) > 0]
+
+
 def _read_key_lines(table: Table, key: str, order: str, files: list[str]) -> str:
     """A SELECT of the (key, order) of every row the key lines in ``files`` stand for."""
     types = {column.name: column.duckdb_type() for column in table.columns}
@@ -257,10 +269,10 @@ def _read_keys(
     ``max_object_bytes``, the largest a record can stage as. Key lines do not tell whether
     a row is that large: ``_insert_new`` finds out.
     """
-    files = [f for f in files if os.path.getsize(f) > 0]
+    files = _non_empty(files)
     if not files:
         return None
-    key_lines = [f for f in key_lines if os.path.getsize(f) > 0]
+    key_lines = _non_empty(key_lines)
     keys, copies, later_copies = (f"{part}_{table.name}" for part in ("staged_keys", "staged_copies", "later_copies"))
     object_bytes = _PARALLEL_OBJECT_BYTES
 
@@ -271,14 +283,14 @@ def _read_keys(
         try:
             keep_keys(_read_key_lines(table, key, order, key_lines))
         except duckdb.InvalidInputException as error:
-            if "maximum_object_size" not in str(error):
+            if not _too_large(error):
                 raise
             key_lines = []  # a line of keys longer than DuckDB reads in parallel: the rows' files are read instead
     if not key_lines:
         try:
             keep_keys(_read_staged(table, files, object_bytes, (key, order)))
         except duckdb.InvalidInputException as error:
-            if "maximum_object_size" not in str(error):
+            if not _too_large(error):
                 raise
             object_bytes = max_object_bytes
             with _one_thread_reads(con):
@@ -582,7 +594,7 @@ class DuckDBWarehouse:
             # No order is kept by the dedupe anyway: keeping the files' order only kept DuckDB on one thread.
             con.execute("SET preserve_insertion_order = false")
             staged_rows = _read_keys(
-                con, RAW_EVENTS, "event_id", "source", row_files, self.max_object_bytes, row_key_lines
+                con, RAW_EVENTS, ROW_KEY, ROW_ORDER, row_files, self.max_object_bytes, row_key_lines
             )
             staged_dead_letters = _read_keys(
                 con, DEAD_LETTER, "dead_letter_id", "timestamp", dead_letter_files, self.max_object_bytes
@@ -591,7 +603,7 @@ class DuckDBWarehouse:
             try:
                 offered, loaded = _insert_new(con, staged_rows)
             except duckdb.InvalidInputException as error:
-                if staged_rows.large_objects or "maximum_object_size" not in str(error):
+                if staged_rows.large_objects or not _too_large(error):
                     raise
                 # The rows' keys came from key lines, which cannot tell that a row is larger
                 # than DuckDB reads on every thread: the rows are read again, on one.
