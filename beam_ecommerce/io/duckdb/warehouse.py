@@ -230,9 +230,9 @@ class _Staged:
     files: list[str]
     object_bytes: int
     """The ``maximum_object_size`` the files are read with (see ``staged_object_bytes``)."""
+    read_keys: str
+    """A SELECT of the (key, order) of every staged row, from the key lines or the files."""
     offered: int
-    keys: str
-    """A temporary table of the key (and its hash) and order of every staged row."""
     copies: str
     """A temporary table of the (key, order) of every staged row whose key is staged more than once."""
     later_copies: str
@@ -268,42 +268,50 @@ def _read_keys(
     dead letter of a huge record), they are read on one thread with room for
     ``max_object_bytes``, the largest a record can stage as. Key lines do not tell whether
     a row is that large: ``_insert_new`` finds out.
+
+    Only the keys' hashes are kept (8 bytes a row), and the (key, order) of the rows whose
+    hash repeats are read again: keeping every key and order spilled out of 512MB at 10M
+    rows (3.2 against 2.1 s, benchmarks/README.md, session 13).
     """
     files = _non_empty(files)
     if not files:
         return None
     key_lines = _non_empty(key_lines)
-    keys, copies, later_copies = (f"{part}_{table.name}" for part in ("staged_keys", "staged_copies", "later_copies"))
+    hashes, copies, later_copies = (f"{part}_{table.name}" for part in ("key_hashes", "staged_copies", "later_copies"))
     object_bytes = _PARALLEL_OBJECT_BYTES
 
-    def keep_keys(read: str) -> None:
-        con.execute(f'CREATE TEMP TABLE {keys} AS SELECT hash("{key}") AS key_hash, "{key}", "{order}" FROM ({read})')
+    def keep_hashes(read: str) -> str:
+        con.execute(f'CREATE TEMP TABLE {hashes} AS SELECT hash("{key}") AS key_hash FROM ({read})')
+        return read
 
+    read = ""
     if key_lines:
         try:
-            keep_keys(_read_key_lines(table, key, order, key_lines))
+            read = keep_hashes(_read_key_lines(table, key, order, key_lines))
         except duckdb.InvalidInputException as error:
             if not _too_large(error):
                 raise
-            key_lines = []  # a line of keys longer than DuckDB reads in parallel: the rows' files are read instead
-    if not key_lines:
+            # a line of keys longer than DuckDB reads in parallel: the rows' files are read instead
+    if not read:
         try:
-            keep_keys(_read_staged(table, files, object_bytes, (key, order)))
+            read = keep_hashes(_read_staged(table, files, object_bytes, (key, order)))
         except duckdb.InvalidInputException as error:
             if not _too_large(error):
                 raise
             object_bytes = max_object_bytes
             with _one_thread_reads(con):
-                keep_keys(_read_staged(table, files, object_bytes, (key, order)))
-    (offered,) = con.execute(f"SELECT count(*) FROM {keys}").fetchone()
+                read = keep_hashes(_read_staged(table, files, object_bytes, (key, order)))
+    (offered,) = con.execute(f"SELECT count(*) FROM {hashes}").fetchone()
     # Repeated keys are found by their hashes: grouping 10M 8-byte hashes fits the memory
     # limit where grouping the keys themselves spilled (1.2 against 3.3-4.2 s). A key that
     # only shares its hash with another is its own least copy, so it is never dropped.
-    with _hash_table_on_the_right(con):
+    with _reads(con, object_bytes), _hash_table_on_the_right(con):
         con.execute(
-            f"""CREATE TEMP TABLE {copies} AS SELECT "{key}", "{order}" FROM {keys}
-            SEMI JOIN (SELECT key_hash FROM {keys} GROUP BY key_hash HAVING count(*) > 1) USING (key_hash)"""
+            f"""CREATE TEMP TABLE {copies} AS SELECT s."{key}", s."{order}" FROM ({read}) AS s
+            SEMI JOIN (SELECT key_hash FROM {hashes} GROUP BY key_hash HAVING count(*) > 1) AS repeated
+            ON hash(s."{key}") = repeated.key_hash"""
         )
+    con.execute(f"DROP TABLE {hashes}")
     (ties,) = con.execute(
         f'SELECT EXISTS (SELECT 1 FROM {copies} GROUP BY "{key}", "{order}" HAVING count(*) > 1)'
     ).fetchone()
@@ -312,7 +320,13 @@ def _read_keys(
         EXCEPT SELECT "{key}", min("{order}") FROM {copies} GROUP BY "{key}"
         """
     )
-    return _Staged(table, key, order, files, object_bytes, offered, keys, copies, later_copies, ties)
+    return _Staged(table, key, order, files, object_bytes, read, offered, copies, later_copies, ties)
+
+
+def _reads(con: duckdb.DuckDBPyConnection, object_bytes: int) -> contextlib.AbstractContextManager[None]:
+    """How files read with room for objects of ``object_bytes`` are read: on one thread if that is
+    more than DuckDB's default, whose buffers it holds per thread."""
+    return _one_thread_reads(con) if object_bytes > _PARALLEL_OBJECT_BYTES else contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -380,13 +394,9 @@ def _insert_new(con: duckdb.DuckDBPyConnection, staged: _Staged | None) -> tuple
 def _insert_first_copies(con: duckdb.DuckDBPyConnection, staged: _Staged) -> int:
     """``_insert_new``'s insert; the rows it inserted."""
     table, key, order, present = staged.table.name, staged.key, staged.order, staged.present
-    # Both sides are tables here, their sizes known: DuckDB hashes the smaller.
-    con.execute(
-        f'CREATE TEMP TABLE {present} AS SELECT DISTINCT "{key}" FROM {staged.keys} SEMI JOIN "{table}" USING ("{key}")'
-    )
+    _find_present(con, staged)
     select = _read_staged(staged.table, staged.files, staged.object_bytes)
-    reads = _one_thread_reads(con) if staged.large_objects else contextlib.nullcontext()
-    with reads:
+    with _reads(con, staged.object_bytes):
         if not staged.ties:
             with _hash_table_on_the_right(con):
                 (inserted,) = con.execute(
@@ -410,6 +420,22 @@ def _insert_first_copies(con: duckdb.DuckDBPyConnection, staged: _Staged) -> int
         """
     ).fetchone()
     return inserted
+
+
+def _find_present(con: duckdb.DuckDBPyConnection, staged: _Staged) -> None:
+    """Makes ``staged.present``, the staged keys the table already holds; an empty table costs no read."""
+    table, key = staged.table.name, staged.key
+    if not con.execute(f'SELECT EXISTS (FROM "{table}")').fetchone()[0]:
+        con.execute(f'CREATE TEMP TABLE {staged.present} AS SELECT "{key}" FROM "{table}" LIMIT 0')
+        return
+    staged_keys = f"staged_keys_{table}"
+    with _reads(con, staged.object_bytes):
+        con.execute(f'CREATE TEMP TABLE {staged_keys} AS SELECT "{key}" FROM ({staged.read_keys})')
+    # Both sides are tables here, their sizes known: DuckDB hashes the smaller.
+    con.execute(
+        f'CREATE TEMP TABLE {staged.present} AS SELECT DISTINCT "{key}" FROM {staged_keys} '
+        f'SEMI JOIN "{table}" USING ("{key}")'
+    )
 
 
 class DuckDBWarehouse:
