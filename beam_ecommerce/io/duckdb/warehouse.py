@@ -231,7 +231,7 @@ class _Staged:
     object_bytes: int
     """The ``maximum_object_size`` the files are read with (see ``staged_object_bytes``)."""
     read_keys: str
-    """A SELECT of the (key, order) of every staged row, from the key lines or the files."""
+    """A SELECT of the (key, order) of every staged row, from the key lines or a temporary table of them."""
     offered: int
     copies: str
     """A temporary table of the (key, order) of every staged row whose key is staged more than once."""
@@ -269,43 +269,54 @@ def _read_keys(
     ``max_object_bytes``, the largest a record can stage as. Key lines do not tell whether
     a row is that large: ``_insert_new`` finds out.
 
-    Only the keys' hashes are kept (8 bytes a row), and the (key, order) of the rows whose
-    hash repeats are read again: keeping every key and order spilled out of 512MB at 10M
-    rows (3.2 against 2.1 s, benchmarks/README.md, session 13).
+    From key lines only the keys' hashes are kept (8 bytes a row), and the (key, order) of
+    the rows whose hash repeats are read again: keeping every key and order spilled out of
+    512MB at 10M rows (3.2 against 2.1 s, benchmarks/README.md, session 13). The rows' own
+    files cost as much to read as to insert from, so their keys and orders are read once,
+    into a temporary table.
     """
     files = _non_empty(files)
     if not files:
         return None
     key_lines = _non_empty(key_lines)
-    hashes, copies, later_copies = (f"{part}_{table.name}" for part in ("key_hashes", "staged_copies", "later_copies"))
+    hashes, copies, later_copies, row_keys = (
+        f"{part}_{table.name}" for part in ("key_hashes", "staged_copies", "later_copies", "row_keys")
+    )
     object_bytes = _PARALLEL_OBJECT_BYTES
 
-    def keep_hashes(read: str) -> str:
+    def keep_hashes(read: str) -> None:
         con.execute(f'CREATE TEMP TABLE {hashes} AS SELECT hash("{key}") AS key_hash FROM ({read})')
-        return read
 
+    def keep_row_keys() -> None:
+        con.execute(f"CREATE TEMP TABLE {row_keys} AS {_read_staged(table, files, object_bytes, (key, order))}")
+
+    # Whichever it is, ``read`` can be read again on every thread.
     read = ""
     if key_lines:
+        lines = _read_key_lines(table, key, order, key_lines)
         try:
-            read = keep_hashes(_read_key_lines(table, key, order, key_lines))
+            keep_hashes(lines)
+            read = lines
         except duckdb.InvalidInputException as error:
             if not _too_large(error):
                 raise
             # a line of keys longer than DuckDB reads in parallel: the rows' files are read instead
     if not read:
         try:
-            read = keep_hashes(_read_staged(table, files, object_bytes, (key, order)))
+            keep_row_keys()
         except duckdb.InvalidInputException as error:
             if not _too_large(error):
                 raise
             object_bytes = max_object_bytes
             with _one_thread_reads(con):
-                read = keep_hashes(_read_staged(table, files, object_bytes, (key, order)))
+                keep_row_keys()
+        read = f"FROM {row_keys}"
+        keep_hashes(read)
     (offered,) = con.execute(f"SELECT count(*) FROM {hashes}").fetchone()
     # Repeated keys are found by their hashes: grouping 10M 8-byte hashes fits the memory
     # limit where grouping the keys themselves spilled (1.2 against 3.3-4.2 s). A key that
     # only shares its hash with another is its own least copy, so it is never dropped.
-    with _reads(con, object_bytes), _hash_table_on_the_right(con):
+    with _hash_table_on_the_right(con):
         con.execute(
             f"""CREATE TEMP TABLE {copies} AS SELECT s."{key}", s."{order}" FROM ({read}) AS s
             SEMI JOIN (SELECT key_hash FROM {hashes} GROUP BY key_hash HAVING count(*) > 1) AS repeated
@@ -321,12 +332,6 @@ def _read_keys(
         """
     )
     return _Staged(table, key, order, files, object_bytes, read, offered, copies, later_copies, ties)
-
-
-def _reads(con: duckdb.DuckDBPyConnection, object_bytes: int) -> contextlib.AbstractContextManager[None]:
-    """How files read with room for objects of ``object_bytes`` are read: on one thread if that is
-    more than DuckDB's default, whose buffers it holds per thread."""
-    return _one_thread_reads(con) if object_bytes > _PARALLEL_OBJECT_BYTES else contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -396,7 +401,8 @@ def _insert_first_copies(con: duckdb.DuckDBPyConnection, staged: _Staged) -> int
     table, key, order, present = staged.table.name, staged.key, staged.order, staged.present
     _find_present(con, staged)
     select = _read_staged(staged.table, staged.files, staged.object_bytes)
-    with _reads(con, staged.object_bytes):
+    reads = _one_thread_reads(con) if staged.large_objects else contextlib.nullcontext()
+    with reads:
         if not staged.ties:
             with _hash_table_on_the_right(con):
                 (inserted,) = con.execute(
@@ -429,8 +435,7 @@ def _find_present(con: duckdb.DuckDBPyConnection, staged: _Staged) -> None:
         con.execute(f'CREATE TEMP TABLE {staged.present} AS SELECT "{key}" FROM "{table}" LIMIT 0')
         return
     staged_keys = f"staged_keys_{table}"
-    with _reads(con, staged.object_bytes):
-        con.execute(f'CREATE TEMP TABLE {staged_keys} AS SELECT "{key}" FROM ({staged.read_keys})')
+    con.execute(f'CREATE TEMP TABLE {staged_keys} AS SELECT "{key}" FROM ({staged.read_keys})')
     # Both sides are tables here, their sizes known: DuckDB hashes the smaller.
     con.execute(
         f'CREATE TEMP TABLE {staged.present} AS SELECT DISTINCT "{key}" FROM {staged_keys} '
